@@ -1,0 +1,105 @@
+/**
+ * Helpers both store backends share: option and key checks, the key order
+ * etcd uses, and calling watch handlers.
+ */
+
+/** Checks the `prefix` option: empty, or absolute without a trailing slash. */
+export function checkPrefix(prefix: string): string {
+  if (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/'))) {
+    throw new TypeError(`prefix must be empty or start and not end with "/", got "${prefix}"`);
+  }
+
+  return prefix;
+}
+
+/** Store keys are relative to the prefix and always start with `/`. */
+export function checkKey(key: string): string {
+  if (!key.startsWith('/')) {
+    throw new TypeError(`store key must start with "/", got "${key}"`);
+  }
+
+  return key;
+}
+
+/**
+ * A key prefix for range and watch. The empty prefix means every key of the
+ * store; it becomes `/` so that a store never sees a sibling prefix's keys
+ * (`/apisix2/...` when its own prefix is `/apisix`).
+ */
+export function checkKeyPrefix(keyPrefix: string): string {
+  return keyPrefix === '' ? '/' : checkKey(keyPrefix);
+}
+
+/** Checks a revision argument: a safe non-negative integer. */
+export function checkRevision(name: string, revision: number): number {
+  if (!Number.isSafeInteger(revision) || revision < 0) {
+    throw new TypeError(`${name} must be a non-negative integer, got ${revision}`);
+  }
+
+  return revision;
+}
+
+/**
+ * Orders keys as etcd does, by their UTF-8 bytes. UTF-16 code units sort the
+ * same way except where surrogate pairs meet characters from U+E000 up, so
+ * only those compare by code point.
+ */
+export function compareKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) {
+      continue;
+    }
+
+    if (x < 0xd800 || y < 0xd800) {
+      return x - y;
+    }
+
+    // Step back onto the high surrogate when the pair's first half matched.
+    const start = i > 0 && isHighSurrogate(a.charCodeAt(i - 1)) ? i - 1 : i;
+    return (a.codePointAt(start) ?? 0) - (b.codePointAt(start) ?? 0);
+  }
+
+  return a.length - b.length;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * Runs a watch handler. A handler that throws must not stop delivery to the
+ * others or leave the watch half-advanced, so its error is rethrown on its
+ * own turn, where it surfaces as an uncaught exception like an
+ * EventEmitter listener's would.
+ */
+export function callHandler(handler: () => void): void {
+  try {
+    handler();
+  } catch (error) {
+    setImmediate(() => {
+      throw error;
+    });
+  }
+}
+
+/** Settles like `promise`, or rejects with `onTimeout()` after `ms` milliseconds. */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => Error,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,389 @@
+/**
+ * The embedded config store: the etcd semantics of `ConfigStore` for a single
+ * process, kept in memory and persisted to a data directory (see
+ * embedded-log.ts for the files). Writes run one at a time through a queue,
+ * and each resolves only once its log record is on disk.
+ */
+
+import { checkKey, checkKeyPrefix, checkPrefix, checkRevision, compareKeys } from './common.js';
+import { DataDirLock } from './embedded-lock.js';
+import type { LogRecord } from './embedded-log.js';
+import { ensureDataDir, WriteAheadLog } from './embedded-log.js';
+import type { Change, Version } from './embedded-state.js';
+import { MvccState } from './embedded-state.js';
+import { EmbeddedWatch } from './embedded-watch.js';
+import type {
+  CasResult,
+  ConfigStore,
+  DeleteResult,
+  KeyValue,
+  RangeOptions,
+  RangePage,
+  Watch,
+  WatchHandlers,
+  WriteResult,
+} from './types.js';
+import { StoreCompactedError } from './types.js';
+
+export interface EmbeddedStoreOptions {
+  /** Directory holding the store's files; created (mode 0700) when missing. */
+  dataDir: string;
+  /** Absolute key prefix without a trailing slash, as for etcd. */
+  prefix: string;
+  /** Revisions of history kept for reads at a revision and for watches. */
+  historyLimit?: number;
+}
+
+const DEFAULT_HISTORY_LIMIT = 10_000; // revisions
+const SNAPSHOT_EVERY = 1_000; // log records
+
+export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<ConfigStore> {
+  const prefix = checkPrefix(options.prefix);
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
+    throw new TypeError(`historyLimit must be a positive integer, got ${historyLimit}`);
+  }
+
+  await ensureDataDir(options.dataDir);
+  const lock = await DataDirLock.acquire(options.dataDir);
+  try {
+    const { log, loaded } = await WriteAheadLog.open(options.dataDir);
+    try {
+      const snapshot = loaded.snapshot;
+      const state = snapshot ? MvccState.fromSnapshot(snapshot.state) : new MvccState();
+      for (const record of loaded.records) {
+        applyRecord(state, record, historyLimit);
+      }
+
+      const seq = loaded.records.at(-1)?.seq ?? snapshot?.seq ?? 0;
+      return new EmbeddedStore({ prefix, historyLimit, state, log, lock, seq });
+    } catch (error) {
+      await log.close();
+      throw error;
+    }
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+/** Applies one log record, live or on replay, so both reach the same state. */
+function applyRecord(
+  state: MvccState,
+  record: LogRecord,
+  historyLimit: number,
+): Change | undefined {
+  if (record.op === 'compact') {
+    state.compact(record.revision);
+    return undefined;
+  }
+
+  if (record.revision !== state.revision + 1) {
+    throw new Error(`log record ${record.seq} has revision ${record.revision}, not the next one`);
+  }
+
+  const change =
+    record.op === 'put' ? state.put(record.key, record.value) : state.delete(record.key);
+
+  // Compacting from the revision alone means replay compacts the same way.
+  if (state.revision - state.compactRevision > historyLimit) {
+    state.compact(state.revision - historyLimit);
+  }
+  return change;
+}
+
+interface StoreParts {
+  prefix: string;
+  historyLimit: number;
+  state: MvccState;
+  log: WriteAheadLog;
+  lock: DataDirLock;
+  seq: number;
+}
+
+class EmbeddedStore implements ConfigStore {
+  readonly kind = 'embedded';
+  readonly prefix: string;
+  readonly #historyLimit: number;
+  readonly #state: MvccState;
+  readonly #log: WriteAheadLog;
+  readonly #lock: DataDirLock;
+  readonly #watches = new Set<EmbeddedWatch>();
+  #seq: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  #snapshotAt = SNAPSHOT_EVERY;
+  #closed = false;
+  /** The error of a failed log append; no write is accepted after one. */
+  #failure: unknown;
+
+  constructor(parts: StoreParts) {
+    this.prefix = parts.prefix;
+    this.#historyLimit = parts.historyLimit;
+    this.#state = parts.state;
+    this.#log = parts.log;
+    this.#lock = parts.lock;
+    this.#seq = parts.seq;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.#checkOpen();
+    const fullKey = this.prefix + checkKey(key);
+    const version = this.#state.get(fullKey);
+    return version && this.#toKeyValue(fullKey, version);
+  }
+
+  async range(keyPrefix: string, options: RangeOptions = {}): Promise<RangePage> {
+    this.#checkOpen();
+    const fullPrefix = this.prefix + checkKeyPrefix(keyPrefix);
+    const revision = this.#readRevision(options.revision ?? 0);
+
+    let start = fullPrefix;
+    if (options.after !== undefined) {
+      const afterKey = `${this.prefix}${options.after}\0`;
+      start = compareKeys(afterKey, start) > 0 ? afterKey : start;
+    }
+
+    const limit = checkRevision('limit', options.limit ?? 0);
+    const { entries, more } = this.#state.range(fullPrefix, start, revision, limit);
+    const kvs = entries.map(([key, version]) => this.#toKeyValue(key, version));
+    return { kvs, revision, more };
+  }
+
+  async revision(): Promise<number> {
+    this.#checkOpen();
+    return this.#state.revision;
+  }
+
+  put(key: string, value: string): Promise<WriteResult> {
+    const fullKey = this.prefix + checkKey(key);
+    return this.#write(async () => ({ revision: await this.#commitPut(fullKey, value) }));
+  }
+
+  create(key: string, value: string): Promise<CasResult> {
+    const fullKey = this.prefix + checkKey(key);
+    return this.#write(async () => {
+      const current = this.#state.get(fullKey);
+      if (current !== undefined) {
+        return this.#casFailure(fullKey, current);
+      }
+
+      return { succeeded: true, revision: await this.#commitPut(fullKey, value) };
+    });
+  }
+
+  compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+    const fullKey = this.prefix + checkKey(key);
+    return this.#write(async () => {
+      const current = this.#state.get(fullKey);
+      // Like etcd, a missing key compares as modRevision 0.
+      if ((current?.modRevision ?? 0) !== expectedModRevision) {
+        return this.#casFailure(fullKey, current);
+      }
+
+      return { succeeded: true, revision: await this.#commitPut(fullKey, value) };
+    });
+  }
+
+  delete(key: string): Promise<DeleteResult> {
+    const fullKey = this.prefix + checkKey(key);
+    return this.#write(async () => {
+      const current = this.#state.get(fullKey);
+      if (current === undefined) {
+        return { deleted: 0, revision: this.#state.revision };
+      }
+
+      const revision = await this.#commitDelete(fullKey);
+      return { deleted: 1, revision, previous: this.#toKeyValue(fullKey, current) };
+    });
+  }
+
+  compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
+    const fullKey = this.prefix + checkKey(key);
+    return this.#write(async () => {
+      const current = this.#state.get(fullKey);
+      if ((current?.modRevision ?? 0) !== expectedModRevision) {
+        return this.#casFailure(fullKey, current);
+      }
+
+      // Expecting 0 for a missing key succeeds without a write, as in etcd.
+      if (current === undefined) {
+        return { succeeded: true, revision: this.#state.revision };
+      }
+      return { succeeded: true, revision: await this.#commitDelete(fullKey) };
+    });
+  }
+
+  async watch(keyPrefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    this.#checkOpen();
+    const fullPrefix = this.prefix + checkKeyPrefix(keyPrefix);
+    const start = fromRevision > 0 ? fromRevision : this.#state.revision + 1;
+
+    const watch = new EmbeddedWatch({
+      state: this.#state,
+      prefixLength: this.prefix.length,
+      fullPrefix,
+      next: start,
+      handlers,
+      onEnd: (ended) => this.#watches.delete(ended),
+    });
+    this.#watches.add(watch);
+    watch.schedule();
+
+    return { cancel: async () => watch.cancel() };
+  }
+
+  compact(revision: number): Promise<void> {
+    checkRevision('revision', revision);
+    return this.#write(async () => {
+      if (revision <= this.#state.compactRevision) {
+        throw new StoreCompactedError(this.#state.compactRevision);
+      }
+      if (revision > this.#state.revision) {
+        throw futureRevisionError(revision, this.#state.revision);
+      }
+
+      await this.#commit({ seq: this.#seq + 1, op: 'compact', revision });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) {
+      return;
+    }
+
+    this.#closed = true;
+    for (const watch of this.#watches) {
+      watch.cancel();
+    }
+
+    // Writes queue snapshots behind themselves, so wait until the queue stays empty.
+    let tail: Promise<unknown>;
+    do {
+      tail = this.#tail;
+      await tail;
+    } while (tail !== this.#tail);
+
+    // A final snapshot makes the next open fast; the log is complete without it.
+    await this.#snapshot().catch(() => undefined);
+    await this.#log.close();
+    await this.#lock.release();
+  }
+
+  async #commitPut(fullKey: string, value: string): Promise<number> {
+    const revision = this.#state.revision + 1;
+    await this.#commit({ seq: this.#seq + 1, op: 'put', revision, key: fullKey, value });
+    return revision;
+  }
+
+  async #commitDelete(fullKey: string): Promise<number> {
+    const revision = this.#state.revision + 1;
+    await this.#commit({ seq: this.#seq + 1, op: 'delete', revision, key: fullKey });
+    return revision;
+  }
+
+  /** Makes a record durable, then applies it: memory never runs ahead of the disk. */
+  async #commit(record: LogRecord): Promise<void> {
+    try {
+      await this.#log.append(record);
+    } catch (error) {
+      this.#failure = error;
+      throw error;
+    }
+
+    this.#seq = record.seq;
+    applyRecord(this.#state, record, this.#historyLimit);
+    for (const watch of this.#watches) {
+      watch.schedule();
+    }
+
+    if (this.#log.records >= this.#snapshotAt) {
+      // Queued behind this write rather than awaited, so the writer need not wait for it.
+      void this.#enqueue(() => this.#snapshot()).catch(() => undefined);
+    }
+  }
+
+  async #snapshot(): Promise<void> {
+    if (this.#log.records === 0 || this.#failure !== undefined) {
+      return;
+    }
+
+    try {
+      await this.#log.writeSnapshot({ format: 1, seq: this.#seq, state: this.#state.toSnapshot() });
+      this.#snapshotAt = SNAPSHOT_EVERY;
+    } catch (error) {
+      // Limitation: a failing snapshot is only retried after as many records
+      // again, and nothing reports it; the log keeps every write meanwhile.
+      this.#snapshotAt = this.#log.records + SNAPSHOT_EVERY;
+      throw error;
+    }
+  }
+
+  #write<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(closedError());
+    }
+
+    return this.#enqueue(async () => {
+      if (this.#failure !== undefined) {
+        throw new Error('embedded store refuses writes after a failed one; reopen it', {
+          cause: this.#failure,
+        });
+      }
+      return operation();
+    });
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  #readRevision(requested: number): number {
+    checkRevision('revision', requested);
+    const { revision, compactRevision } = this.#state;
+    if (requested === 0) {
+      return revision;
+    }
+
+    if (requested < compactRevision) {
+      throw new StoreCompactedError(compactRevision);
+    }
+    if (requested > revision) {
+      throw futureRevisionError(requested, revision);
+    }
+    return requested;
+  }
+
+  #casFailure(fullKey: string, current: Version | undefined): CasResult {
+    const result: CasResult = { succeeded: false, revision: this.#state.revision };
+    if (current !== undefined) {
+      result.current = this.#toKeyValue(fullKey, current);
+    }
+    return result;
+  }
+
+  #toKeyValue(fullKey: string, version: Version): KeyValue {
+    return {
+      key: fullKey.slice(this.prefix.length),
+      value: version.value ?? '',
+      createRevision: version.createRevision,
+      modRevision: version.modRevision,
+      version: version.version,
+    };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw closedError();
+    }
+  }
+}
+
+function closedError(): Error {
+  return new Error('embedded store is closed');
+}
+
+function futureRevisionError(requested: number, current: number): Error {
+  return new RangeError(`revision ${requested} is in the future (store is at ${current})`);
+}

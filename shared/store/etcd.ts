@@ -1,0 +1,331 @@
+/**
+ * The etcd config store, over the etcd3 client's low-level KV calls (its
+ * builders cannot page at a revision or compare create revisions).
+ *
+ * Every call fails within `timeoutMs` with `StoreUnavailableError` when etcd
+ * is away: etcd3's retries and circuit breaker are off, each call carries a
+ * gRPC deadline, and a timer races it in case the client waits elsewhere.
+ */
+
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+
+import { ExponentialBackoff, noop } from 'cockatiel';
+import type { ICompare, IKeyValue, IOptions, IRequestOp, ITxnResponse } from 'etcd3';
+import { Etcd3, isRecoverableError } from 'etcd3';
+
+import { checkKey, checkKeyPrefix, checkPrefix, checkRevision, withTimeout } from './common.js';
+import { EtcdWatch, readCompactRevision } from './etcd-watch.js';
+import type {
+  CasResult,
+  ConfigStore,
+  DeleteResult,
+  KeyValue,
+  RangeOptions,
+  RangePage,
+  Watch,
+  WatchHandlers,
+  WriteResult,
+} from './types.js';
+import { StoreCompactedError, StoreUnavailableError } from './types.js';
+
+export interface EtcdStoreOptions {
+  /** etcd client URLs, such as `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** Absolute key prefix without a trailing slash, such as `/apisix`. */
+  prefix: string;
+  /** Longest wait for one call before it fails as unavailable. */
+  timeoutMs?: number;
+  username?: string;
+  password?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+const DEFAULT_TIMEOUT_MS = 3_000;
+/** Longest pause between watch reconnection attempts. */
+const WATCH_RETRY_MAX_MS = 2_000;
+
+export function createEtcdStore(options: EtcdStoreOptions): ConfigStore {
+  if (options.endpoints.length === 0) {
+    throw new TypeError('endpoints must list at least one etcd URL');
+  }
+
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new TypeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  }
+
+  const prefix = checkPrefix(options.prefix);
+  return new EtcdStore(new Etcd3(clientOptions(options, timeoutMs)), prefix, timeoutMs);
+}
+
+function clientOptions(options: EtcdStoreOptions, timeoutMs: number): IOptions {
+  const withDeadline = () => ({ deadline: Date.now() + timeoutMs });
+  const result: IOptions = {
+    hosts: options.endpoints,
+    // One attempt per call and no circuit breaker: an outage shows within
+    // timeoutMs, and the first call after etcd is back goes through.
+    faultHandling: {
+      host: () => noop,
+      global: noop,
+      // etcd3 types this as a backoff but calls next() on it first; a backoff is also a factory.
+      watchBackoff: new ExponentialBackoff({
+        initialDelay: 100,
+        maxDelay: WATCH_RETRY_MAX_MS,
+      }).next(),
+    },
+    defaultCallOptions: (context) => (context.isStream ? {} : withDeadline()),
+  };
+
+  if (options.username !== undefined) {
+    const password = options.password ?? '';
+    result.auth = { username: options.username, password, callOptions: withDeadline };
+  }
+
+  if (options.tls !== undefined) {
+    const { caFile, certFile, keyFile } = options.tls;
+    result.credentials = {
+      // Without a CA file, trust the same roots as Node does.
+      rootCertificate: caFile ? readFileSync(caFile) : Buffer.from(rootCertificates.join('\n')),
+      certChain: certFile ? readFileSync(certFile) : undefined,
+      privateKey: keyFile ? readFileSync(keyFile) : undefined,
+    };
+  }
+  return result;
+}
+
+class EtcdStore implements ConfigStore {
+  readonly kind = 'etcd';
+  readonly prefix: string;
+  readonly #client: Etcd3;
+  readonly #timeoutMs: number;
+  readonly #watches = new Set<EtcdWatch>();
+  #closed = false;
+
+  constructor(client: Etcd3, prefix: string, timeoutMs: number) {
+    this.#client = client;
+    this.prefix = prefix;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const request = { key: this.#key(key) };
+    const response = await this.#call('get', () => this.#client.kv.range(request));
+    const kv = response.kvs[0];
+    return kv && this.#toKeyValue(kv);
+  }
+
+  async range(keyPrefix: string, options: RangeOptions = {}): Promise<RangePage> {
+    const start = Buffer.from(this.prefix + checkKeyPrefix(keyPrefix));
+    let from = start;
+    if (options.after !== undefined) {
+      const afterKey = Buffer.from(`${this.prefix}${options.after}\0`);
+      from = Buffer.compare(afterKey, start) > 0 ? afterKey : start;
+    }
+
+    const revision = checkRevision('revision', options.revision ?? 0);
+    const limit = checkRevision('limit', options.limit ?? 0);
+    const request = { key: from, range_end: prefixEnd(start), limit, revision };
+    const response = await this.#call('range', () => this.#client.kv.range(request));
+
+    return {
+      kvs: response.kvs.map((kv) => this.#toKeyValue(kv)),
+      // The header holds the current revision, not the one read at.
+      revision: revision > 0 ? revision : Number(response.header.revision),
+      more: response.more,
+    };
+  }
+
+  async revision(): Promise<number> {
+    const request = { key: Buffer.from(`${this.prefix}\0`), count_only: true };
+    const response = await this.#call('revision', () => this.#client.kv.range(request));
+    return Number(response.header.revision);
+  }
+
+  async put(key: string, value: string): Promise<WriteResult> {
+    const request = { key: this.#key(key), value: Buffer.from(value) };
+    const response = await this.#call('put', () => this.#client.kv.put(request));
+    return { revision: Number(response.header.revision) };
+  }
+
+  create(key: string, value: string): Promise<CasResult> {
+    const fullKey = this.#key(key);
+    const compare: ICompare = {
+      key: fullKey,
+      target: 'Create',
+      result: 'Equal',
+      create_revision: 0,
+    };
+    return this.#compareAnd('create', fullKey, compare, {
+      request_put: { key: fullKey, value: Buffer.from(value) },
+    });
+  }
+
+  compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+    const fullKey = this.#key(key);
+    return this.#compareAnd('compareAndSet', fullKey, modEquals(fullKey, expectedModRevision), {
+      request_put: { key: fullKey, value: Buffer.from(value) },
+    });
+  }
+
+  async delete(key: string): Promise<DeleteResult> {
+    const request = { key: this.#key(key), prev_kv: true };
+    const response = await this.#call('delete', () => this.#client.kv.deleteRange(request));
+
+    const result: DeleteResult = {
+      deleted: Number(response.deleted),
+      revision: Number(response.header.revision),
+    };
+    const previous = response.prev_kvs[0];
+    if (previous !== undefined) {
+      result.previous = this.#toKeyValue(previous);
+    }
+    return result;
+  }
+
+  compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
+    const fullKey = this.#key(key);
+    return this.#compareAnd('compareAndDelete', fullKey, modEquals(fullKey, expectedModRevision), {
+      request_delete_range: { key: fullKey },
+    });
+  }
+
+  async watch(keyPrefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    const fullPrefix = this.prefix + checkKeyPrefix(keyPrefix);
+    this.#checkOpen();
+    const next = fromRevision > 0 ? fromRevision : (await this.revision()) + 1;
+
+    const watch = await EtcdWatch.start({
+      client: this.#client,
+      fullPrefix,
+      prefixLength: this.prefix.length,
+      next,
+      handlers,
+      timeoutMs: this.#timeoutMs,
+      readCompactRevision: () => this.#readCompactRevision(),
+      onEnd: (ended) => this.#watches.delete(ended),
+    });
+    this.#watches.add(watch);
+    return { cancel: () => watch.cancel() };
+  }
+
+  async compact(revision: number): Promise<void> {
+    const request = { revision: checkRevision('revision', revision), physical: true };
+    await this.#call('compact', () => this.#client.kv.compact(request));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) {
+      return;
+    }
+
+    this.#closed = true;
+    await Promise.all([...this.#watches].map((watch) => watch.cancel()));
+    this.#client.close();
+  }
+
+  /** A transaction writing `onSuccess` when `compare` holds, else reading the key. */
+  async #compareAnd(
+    operation: string,
+    fullKey: Buffer,
+    compare: ICompare,
+    onSuccess: IRequestOp,
+  ): Promise<CasResult> {
+    const request = {
+      compare: [compare],
+      success: [onSuccess],
+      failure: [{ request_range: { key: fullKey } }],
+    };
+    const response: ITxnResponse = await this.#call(operation, () => this.#client.kv.txn(request));
+
+    const result: CasResult = {
+      succeeded: response.succeeded,
+      revision: Number(response.header.revision),
+    };
+    const current = response.succeeded ? undefined : response.responses[0]?.response_range.kvs[0];
+    if (current !== undefined) {
+      result.current = this.#toKeyValue(current);
+    }
+    return result;
+  }
+
+  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    this.#checkOpen();
+    const message = `etcd did not answer ${operation} within ${this.#timeoutMs} ms`;
+
+    try {
+      return await withTimeout(run(), this.#timeoutMs, () => new StoreUnavailableError(message));
+    } catch (error) {
+      throw await this.#mapError(operation, error);
+    }
+  }
+
+  async #mapError(operation: string, error: unknown): Promise<unknown> {
+    if (!(error instanceof Error) || error instanceof StoreUnavailableError) {
+      return error;
+    }
+
+    // etcd3 types errors by their gRPC status; these two share OUT_OF_RANGE.
+    if (error.message.includes('required revision has been compacted')) {
+      return new StoreCompactedError(await this.#readCompactRevision().catch(() => 0));
+    }
+    if (error.message.includes('required revision is a future revision')) {
+      return new RangeError(`etcd ${operation} asked for a future revision`, { cause: error });
+    }
+
+    if (isRecoverableError(error)) {
+      return new StoreUnavailableError(`etcd is unavailable (${operation}): ${error.message}`, {
+        cause: error,
+      });
+    }
+    return error;
+  }
+
+  #readCompactRevision(): Promise<number> {
+    const read = readCompactRevision(this.#client, this.prefix, this.#timeoutMs);
+    return withTimeout(
+      read,
+      this.#timeoutMs,
+      () => new StoreUnavailableError('no compact revision'),
+    );
+  }
+
+  #key(key: string): Buffer {
+    return Buffer.from(this.prefix + checkKey(key));
+  }
+
+  #toKeyValue(kv: IKeyValue): KeyValue {
+    return {
+      key: kv.key.toString('utf8').slice(this.prefix.length),
+      value: kv.value.toString('utf8'),
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+      version: Number(kv.version),
+    };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new Error('etcd store is closed');
+    }
+  }
+}
+
+function modEquals(key: Buffer, expectedModRevision: number): ICompare {
+  const mod_revision = checkRevision('expectedModRevision', expectedModRevision);
+  return { key, target: 'Mod', result: 'Equal', mod_revision };
+}
+
+/** The first key after every key that starts with `prefix`, as etcd ranges want it. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+
+  // Only 0xff bytes: every key from the prefix on.
+  return Buffer.from([0]);
+}
