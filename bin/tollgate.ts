@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * Entry point: `tollgate all` (everything in one process) or
+ * `tollgate control-plane`.
+ */
+import { startControlPlane } from '../control-plane/server.js';
+import type { ControlPlane } from '../control-plane/server.js';
+import { ConfigError, loadConfig } from '../shared/config.js';
+import type { Config } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import type { Logger } from '../shared/logger.js';
+import { openStore } from '../shared/store/index.js';
+import type { ConfigStore } from '../shared/store/types.js';
+
+const MODES = ['all', 'control-plane'] as const;
+type Mode = (typeof MODES)[number];
+
+async function main(argv: string[]): Promise<void> {
+  const mode = argv[0] ?? 'all';
+  if (!(MODES as readonly string[]).includes(mode)) {
+    console.error(`usage: tollgate <${MODES.join('|')}>`);
+    process.exit(64);
+  }
+
+  const config = readConfig();
+  const logger = createLogger({ level: config.log.level, defaults: { role: mode } });
+  const store = await openStore(config);
+  const plane = await startControlPlane(config, store, logger);
+  announce(plane, config, mode as Mode);
+  stopOnSignals(plane, store, logger);
+}
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`tollgate: ${err.message}`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+/** The generated admin key is shown once, on the terminal, never in the log. */
+function announce(plane: ControlPlane, config: Config, mode: Mode): void {
+  if (plane.generatedKey) {
+    console.error(
+      `tollgate: no admin key was configured, so one was generated and saved in ` +
+        `${plane.generatedKey.file}:\n\n    ${plane.generatedKey.key}\n\n` +
+        `Send it as the X-API-KEY header. It is shown only this once.`,
+    );
+  }
+  if (mode === 'all' && config.etcd.endpoints.length === 0) {
+    console.error(`tollgate: using the embedded store in ${config.dataDir}`);
+  }
+}
+
+function stopOnSignals(plane: ControlPlane, store: ConfigStore, logger: Logger): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    logger.info('shutting down', { signal });
+    void plane
+      .close()
+      .then(() => logger.info('admin api closed'))
+      .then(() => store.close())
+      .then(() => {
+        logger.info('store closed');
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`tollgate: failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

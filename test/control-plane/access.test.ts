@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+
+import { createEtcdStore } from '../../shared/store/etcd.js';
+import type { ConfigStore } from '../../shared/store/types.js';
+import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
+import type { TestEtcd } from '../harness/etcd.js';
+import { ADMIN_KEY, VIEWER_KEY, startAdmin } from '../helpers/admin.js';
+import type { TestAdmin } from '../helpers/admin.js';
+
+const ROUTE = { uri: '/a', upstream: { nodes: { '127.0.0.1:1980': 1 } } };
+
+describe('Admin API access and input handling', function () {
+  let etcd: TestEtcd;
+  let store: ConfigStore;
+  let admin: TestAdmin;
+
+  before(async function () {
+    etcd = await startTestEtcd();
+  });
+  after(async function () {
+    await etcd.stop();
+  });
+  beforeEach(async function () {
+    store = createEtcdStore({
+      endpoints: etcd.endpoints,
+      prefix: uniquePrefix('access'),
+      timeoutMs: 1500,
+    });
+    admin = await startAdmin(store);
+  });
+  afterEach(async function () {
+    await admin.close();
+    await store.close();
+  });
+
+  describe('X-API-KEY', function () {
+    it('should answer 401 without a key and with a wrong key, alike', async function () {
+      const none = await admin.request('GET', '/apisix/admin/routes', undefined, {
+        'x-api-key': '',
+      });
+      const wrong = await admin.request('GET', '/apisix/admin/routes', undefined, {
+        'x-api-key': `${ADMIN_KEY}x`,
+      });
+      assert.equal(none.status, 401);
+      assert.equal(wrong.status, 401);
+      assert.deepEqual(none.body, wrong.body);
+      assert.equal(none.body.error_msg, 'failed to check token');
+    });
+
+    it('should let a viewer key read but not write', async function () {
+      const viewer = { 'x-api-key': VIEWER_KEY };
+      const read = await admin.request('GET', '/apisix/admin/routes', undefined, viewer);
+      assert.equal(read.status, 200);
+      const write = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, viewer);
+      assert.equal(write.status, 403);
+      assert.equal(await store.get('/routes/1'), undefined);
+    });
+
+    it('should answer 403 to a client outside the allow-list', async function () {
+      const closed = await startAdmin(store, { allow: ['10.0.0.0/8'] });
+      try {
+        const res = await closed.request('GET', '/apisix/admin/routes');
+        assert.equal(res.status, 403);
+        assert.equal(res.body.error_code, 'ADMIN_ADDRESS_FORBIDDEN');
+      } finally {
+        await closed.close();
+      }
+    });
+  });
+
+  describe('bad input', function () {
+    async function expectNothingWritten(fn: () => Promise<void>) {
+      const before = await store.revision();
+      await fn();
+      assert.equal(await store.revision(), before);
+    }
+
+    it('should answer 400 for invalid JSON', async function () {
+      await expectNothingWritten(async () => {
+        const res = await admin.request('PUT', '/apisix/admin/routes/1', '{"uri": "/a",');
+        assert.equal(res.status, 400);
+        assert.match(res.body.error_msg, /^invalid JSON/);
+      });
+    });
+
+    it('should answer 400 for duplicate keys and deep nesting', async function () {
+      const dup = await admin.request('PUT', '/apisix/admin/routes/1', '{"uri":"/a","uri":"/b"}');
+      assert.equal(dup.status, 400);
+      const deep = await admin.request(
+        'PUT',
+        '/apisix/admin/routes/1',
+        '['.repeat(5000) + ']'.repeat(5000),
+      );
+      assert.equal(deep.status, 400);
+    });
+
+    it('should answer 400 for a missing body', async function () {
+      const res = await admin.request('PUT', '/apisix/admin/routes/1');
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error_msg, 'missing configurations');
+    });
+
+    it('should answer 415 for a content type that cannot carry JSON', async function () {
+      await expectNothingWritten(async () => {
+        const res = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, {
+          'content-type': 'application/xml',
+        });
+        assert.equal(res.status, 415);
+      });
+    });
+
+    it("should accept curl's default form content type, as APISIX does", async function () {
+      const res = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, {
+        'content-type': 'application/x-www-form-urlencoded',
+      });
+      assert.equal(res.status, 201);
+    });
+
+    it('should answer 413 for an oversized body', async function () {
+      const small = await startAdmin(store, { maxBodyBytes: 2048 });
+      try {
+        const big = { ...ROUTE, desc: 'x'.repeat(4096) };
+        const res = await small.request('PUT', '/apisix/admin/routes/1', big);
+        assert.equal(res.status, 413);
+        assert.equal(await store.get('/routes/1'), undefined);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('should answer 404 for an unknown resource and 405 for an unknown method', async function () {
+      const unknown = await admin.request('GET', '/apisix/admin/widgets');
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.body.error_msg, /unsupported resource type: widgets/);
+      const method = await admin.request('DELETE', '/apisix/admin/routes');
+      assert.equal(method.status, 405);
+      const sub = await admin.request('PUT', '/apisix/admin/routes/1/uri', '"/x"');
+      assert.equal(sub.status, 405);
+    });
+  });
+
+  describe('logging', function () {
+    it('should log one JSON line per request with key name, never the key or a secret', async function () {
+      await admin.request('PUT', '/apisix/admin/consumers/jack', {
+        plugins: { 'jwt-auth': { key: 'jack@example.com', secret: 'super-secret-value' } },
+      });
+      await admin.request('GET', '/apisix/admin/consumers/jack');
+
+      const lines = admin.logLines().filter((l) => l.message === 'admin request');
+      assert.equal(lines.length, 2);
+      assert.deepEqual(
+        {
+          method: lines[0]?.method,
+          path: lines[0]?.path,
+          status: lines[0]?.status,
+          key: lines[0]?.key_name,
+        },
+        { method: 'PUT', path: '/apisix/admin/consumers/jack', status: 201, key: 'test-admin' },
+      );
+      assert.equal(typeof lines[0]?.duration_ms, 'number');
+      const all = JSON.stringify(admin.logLines());
+      assert.ok(!all.includes(ADMIN_KEY));
+      assert.ok(!all.includes('super-secret-value'));
+    });
+  });
+
+  describe('when etcd is down', function () {
+    this.timeout(60_000);
+
+    it('should answer 503 within a few seconds and recover when etcd returns', async function () {
+      await admin.request('PUT', '/apisix/admin/routes/1', ROUTE);
+      await etcd.kill!();
+      try {
+        const start = Date.now();
+        const res = await admin.request('GET', '/apisix/admin/routes/1');
+        assert.equal(res.status, 503);
+        assert.match(res.body.error_msg, /config store unreachable/);
+        assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
+        const write = await admin.request('PUT', '/apisix/admin/routes/2', ROUTE);
+        assert.equal(write.status, 503);
+      } finally {
+        await etcd.restart!();
+      }
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 200; i++) {
+        status = (await admin.request('GET', '/apisix/admin/routes/1')).status;
+        if (status !== 200) {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      assert.equal(status, 200);
+    });
+  });
+});

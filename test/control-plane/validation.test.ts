@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+
+import { createEtcdStore } from '../../shared/store/etcd.js';
+import type { ConfigStore } from '../../shared/store/types.js';
+import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
+import type { TestEtcd } from '../harness/etcd.js';
+import { startAdmin } from '../helpers/admin.js';
+import type { TestAdmin } from '../helpers/admin.js';
+
+const UPSTREAM = { nodes: { '127.0.0.1:1980': 1 } };
+
+describe('Admin API validation', function () {
+  let etcd: TestEtcd;
+  let store: ConfigStore;
+  let admin: TestAdmin;
+
+  before(async function () {
+    etcd = await startTestEtcd();
+  });
+  after(async function () {
+    await etcd.stop();
+  });
+  beforeEach(async function () {
+    store = createEtcdStore({ endpoints: etcd.endpoints, prefix: uniquePrefix('validation') });
+    admin = await startAdmin(store);
+  });
+  afterEach(async function () {
+    await admin.close();
+    await store.close();
+  });
+
+  /** Asserts a 400 whose message matches, and that nothing was written. */
+  async function refused(
+    method: 'PUT' | 'POST' | 'PATCH',
+    path: string,
+    body: unknown,
+    msg: RegExp,
+  ) {
+    const before = await store.revision();
+    const res = await admin.request(method, path, body);
+    assert.equal(res.status, 400, `${res.status} ${res.text}`);
+    assert.match(res.body.error_msg, msg);
+    assert.equal(await store.revision(), before, 'nothing may be written');
+  }
+
+  const cases: [string, string, unknown, RegExp][] = [
+    [
+      'a route without uri',
+      '/routes/1',
+      { upstream: UPSTREAM },
+      /^invalid configuration: property "uri" is required$/,
+    ],
+    [
+      'a route with uri and uris',
+      '/routes/1',
+      { uri: '/a', uris: ['/b'], upstream: UPSTREAM },
+      /only one of "uri" and "uris"/,
+    ],
+    ['a route with nothing to do', '/routes/1', { uri: '/a' }, /one of "plugins", "upstream"/],
+    [
+      'a uri of the wrong type',
+      '/routes/1',
+      { uri: 5, upstream: UPSTREAM },
+      /property "uri" validation failed: wrong type: expected string, got integer/,
+    ],
+    [
+      'an unknown method',
+      '/routes/1',
+      { uri: '/a', methods: ['FETCH'], upstream: UPSTREAM },
+      /property "methods\[0\]" validation failed: must be one of/,
+    ],
+    [
+      'an unknown field',
+      '/routes/1',
+      { uri: '/a', upstream: UPSTREAM, colour: 'red' },
+      /additional properties forbidden, found "colour"/,
+    ],
+    [
+      'an unknown plugin',
+      '/routes/1',
+      { uri: '/a', plugins: { 'no-such': {} } },
+      /unknown plugin \[no-such\]/,
+    ],
+    [
+      'a bad plugin config',
+      '/routes/1',
+      { uri: '/a', plugins: { 'jwt-auth': { header: 5 } } },
+      /failed to check the configuration of plugin jwt-auth err: property "header" validation failed/,
+    ],
+    [
+      'a bad remote address',
+      '/routes/1',
+      { uri: '/a', remote_addrs: ['10.0.0.0/99'], upstream: UPSTREAM },
+      /remote_addrs/,
+    ],
+    [
+      'a bad vars operator',
+      '/routes/1',
+      { uri: '/a', vars: [['arg_x', '=~', 'a']], upstream: UPSTREAM },
+      /vars\[0\].*unknown operator/,
+    ],
+    [
+      'a bad vars regex',
+      '/routes/1',
+      { uri: '/a', vars: [['arg_x', '~~', '(']], upstream: UPSTREAM },
+      /invalid regular expression/,
+    ],
+    [
+      'an upstream without nodes',
+      '/upstreams/1',
+      { type: 'roundrobin' },
+      /property "nodes" is required/,
+    ],
+    [
+      'a node key that is not host:port',
+      '/upstreams/1',
+      { nodes: { 'a b:80': 1 } },
+      /"a b:80" is not host:port/,
+    ],
+    [
+      'a node port out of range',
+      '/upstreams/1',
+      { nodes: [{ host: '127.0.0.1', port: 70000, weight: 1 }] },
+      /validation failed/,
+    ],
+    ['a negative weight', '/upstreams/1', { nodes: { '127.0.0.1:80': -1 } }, /validation failed/],
+    [
+      'rewrite without upstream_host',
+      '/upstreams/1',
+      { ...UPSTREAM, pass_host: 'rewrite' },
+      /upstream_host" is required/,
+    ],
+    [
+      'chash without key',
+      '/upstreams/1',
+      { ...UPSTREAM, type: 'chash' },
+      /"key" is required when "type" is chash/,
+    ],
+    [
+      'an unsupported scheme',
+      '/upstreams/1',
+      { ...UPSTREAM, scheme: 'grpc' },
+      /property "scheme" validation failed/,
+    ],
+    [
+      'a consumer jwt-auth without key',
+      '/consumers/jack',
+      { plugins: { 'jwt-auth': { secret: 's' } } },
+      /plugin jwt-auth err: property "key" is required/,
+    ],
+    [
+      'an RS256 consumer without public key',
+      '/consumers/jack',
+      { plugins: { 'jwt-auth': { key: 'k', algorithm: 'RS256' } } },
+      /"public_key" is required when "algorithm" is RS256/,
+    ],
+    [
+      'a consumer with a route-only field',
+      '/consumers/jack',
+      { plugins: { 'jwt-auth': { key: 'k', header: 'x' } } },
+      /additional properties forbidden, found "header"/,
+    ],
+    ['a bad username', '/consumers/a%20b', { plugins: {} }, /invalid consumer id/],
+    ['a plugin config without plugins', '/plugin_configs/1', {}, /property "plugins" is required/],
+    [
+      'an id with a slash-free but invalid character',
+      '/routes/a$b',
+      { uri: '/a', upstream: UPSTREAM },
+      /invalid route id/,
+    ],
+    [
+      'an id longer than 64 characters',
+      `/routes/${'a'.repeat(65)}`,
+      { uri: '/a', upstream: UPSTREAM },
+      /invalid route id/,
+    ],
+    [
+      'a missing upstream reference',
+      '/routes/1',
+      { uri: '/a', upstream_id: 'nope' },
+      /upstream id \[nope\]/,
+    ],
+    [
+      'a missing plugin config reference',
+      '/routes/1',
+      { uri: '/a', upstream: UPSTREAM, plugin_config_id: 'x' },
+      /plugin config id \[x\]/,
+    ],
+    ['a body that is not an object', '/routes/1', [1, 2], /must be a JSON object/],
+  ];
+
+  for (const [what, path, body, msg] of cases) {
+    it(`should refuse ${what}`, async function () {
+      await refused('PUT', `/apisix/admin${path}`, body, msg);
+    });
+  }
+
+  it('should accept nodes as a map and as a list', async function () {
+    const map = await admin.request('PUT', '/apisix/admin/upstreams/1', {
+      nodes: { '127.0.0.1:80': 1, 'example.com': 2 },
+    });
+    assert.equal(map.status, 201);
+    const list = await admin.request('PUT', '/apisix/admin/upstreams/2', {
+      nodes: [{ host: '::1', port: 8080, weight: 1 }],
+    });
+    assert.equal(list.status, 201);
+    assert.deepEqual(list.body.value.nodes, [{ host: '::1', port: 8080, weight: 1 }]);
+  });
+
+  it('should keep an 18-digit numeric plugin_config_id exactly', async function () {
+    const id = '123456789012345678';
+    await admin.request('PUT', `/apisix/admin/plugin_configs/${id}`, { plugins: {} });
+    const res = await admin.request(
+      'PUT',
+      '/apisix/admin/routes/1',
+      `{"uri": "/a", "upstream": {"nodes": {"127.0.0.1:80": 1}}, "plugin_config_id": ${id}}`,
+    );
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.value.plugin_config_id, id);
+    const kv = await store.get('/routes/1');
+    assert.equal(JSON.parse(kv?.value ?? '{}').plugin_config_id, id);
+  });
+
+  it('should refuse a huge integer outside id fields instead of rounding it', async function () {
+    await refused(
+      'PUT',
+      '/apisix/admin/routes/1',
+      '{"uri":"/a","upstream":{"nodes":{"127.0.0.1:80":1}},"priority":123456789012345678901}',
+      /"priority" holds the integer/,
+    );
+  });
+
+  it('should validate a PATCH sub path against the resource schema', async function () {
+    await admin.request('PUT', '/apisix/admin/routes/1', { uri: '/a', upstream: UPSTREAM });
+    await refused('PATCH', '/apisix/admin/routes/1/methods', ['NOPE'], /methods\[0\]/);
+    await refused('PATCH', '/apisix/admin/routes/1/id', '"2"', /wrong route id/);
+  });
+});
