@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Entry point: `tollgate all` (everything in one process) or
- * `tollgate control-plane`.
+ * Entry point: `tollgate all` (Admin API and gateway in one process),
+ * `tollgate control-plane` or `tollgate data-plane`.
  */
 import { startControlPlane } from '../control-plane/server.js';
 import type { ControlPlane } from '../control-plane/server.js';
@@ -10,9 +10,10 @@ import type { Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import type { Logger } from '../shared/logger.js';
 import { openStore } from '../shared/store/index.js';
-import type { ConfigStore } from '../shared/store/types.js';
+import { runDataPlane } from '../data-plane/main.js';
+import { startDataPlane } from '../data-plane/server.js';
 
-const MODES = ['all', 'control-plane'] as const;
+const MODES = ['all', 'control-plane', 'data-plane'] as const;
 type Mode = (typeof MODES)[number];
 
 async function main(argv: string[]): Promise<void> {
@@ -24,10 +25,22 @@ async function main(argv: string[]): Promise<void> {
 
   const config = readConfig();
   const logger = createLogger({ level: config.log.level, defaults: { role: mode } });
+  if (mode === 'data-plane') {
+    await runDataPlane(config, logger);
+    return;
+  }
   const store = await openStore(config);
-  const plane = await startControlPlane(config, store, logger);
-  announce(plane, config, mode as Mode);
-  stopOnSignals(plane, store, logger);
+  const admin = await startControlPlane(config, store, logger);
+  const gateway =
+    mode === 'all'
+      ? await startDataPlane(config, store, logger, { statusListener: true, role: mode })
+      : undefined;
+  announce(admin, config, mode as Mode);
+  stopOnSignals(logger, async () => {
+    await gateway?.close();
+    await admin.close();
+    await store.close();
+  });
 }
 
 function readConfig(): Config {
@@ -56,25 +69,24 @@ function announce(plane: ControlPlane, config: Config, mode: Mode): void {
   }
 }
 
-function stopOnSignals(plane: ControlPlane, store: ConfigStore, logger: Logger): void {
+function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const onSignal = (signal: string) => {
     if (stopping) {
       return;
     }
     stopping = true;
     logger.info('shutting down', { signal });
-    void plane
-      .close()
-      .then(() => logger.info('admin api closed'))
-      .then(() => store.close())
-      .then(() => {
-        logger.info('store closed');
-        process.exit(0);
-      });
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('failed to stop cleanly', { error: err });
+        process.exit(1);
+      },
+    );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -31,7 +31,21 @@ export interface Config {
     allow: string[];
     maxBodyBytes: number;
   };
-  gateway: { listen: ListenAddress };
+  gateway: {
+    listen: ListenAddress;
+    /** Worker processes sharing the port; 0 means one per CPU core. */
+    workers: number;
+    /** How long SIGTERM waits for requests in flight. */
+    drainMs: number;
+    /** Peers whose X-Forwarded-* and X-Real-IP headers are believed, as CIDRs. */
+    trustedProxies: string[];
+    maxHeaderBytes: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    idleTimeoutMs: number;
+  };
+  status: { listen: ListenAddress };
+  accessLog: { enabled: boolean; format: 'json' | 'combined'; path: string };
   etcd: {
     /** Empty: use the embedded store in the data directory. */
     endpoints: string[];
@@ -82,6 +96,47 @@ const SETTINGS = {
     integerIn(1024, 64 * 1024 * 1024),
   ),
   gatewayListen: setting('gateway.listen', 'TOLLGATE_GATEWAY_LISTEN', '0.0.0.0:9080', parseListen),
+  workers: setting('gateway.workers', 'TOLLGATE_WORKERS', 0, integerIn(0, 256)),
+  drainMs: setting('gateway.drain_ms', 'TOLLGATE_DRAIN_MS', 10_000, integerIn(0, 600_000)),
+  trustedProxies: setting(
+    'gateway.trusted_proxies',
+    'TOLLGATE_TRUSTED_PROXIES',
+    [],
+    listOf(parseCidr),
+  ),
+  maxHeaderBytes: setting(
+    'gateway.max_header_bytes',
+    'TOLLGATE_MAX_HEADER_BYTES',
+    16_384,
+    integerIn(1024, 1_048_576),
+  ),
+  headersTimeoutMs: setting(
+    'gateway.headers_timeout_ms',
+    'TOLLGATE_HEADERS_TIMEOUT_MS',
+    10_000,
+    integerIn(100, 600_000),
+  ),
+  requestTimeoutMs: setting(
+    'gateway.request_timeout_ms',
+    'TOLLGATE_REQUEST_TIMEOUT_MS',
+    300_000,
+    integerIn(0, 86_400_000),
+  ),
+  idleTimeoutMs: setting(
+    'gateway.idle_timeout_ms',
+    'TOLLGATE_IDLE_TIMEOUT_MS',
+    60_000,
+    integerIn(100, 3_600_000),
+  ),
+  statusListen: setting('status.listen', 'TOLLGATE_STATUS_LISTEN', '127.0.0.1:9090', parseListen),
+  accessLogEnabled: setting('access_log.enabled', 'TOLLGATE_ACCESS_LOG', true, parseBoolean),
+  accessLogFormat: setting(
+    'access_log.format',
+    'TOLLGATE_ACCESS_LOG_FORMAT',
+    'json',
+    oneOf(['json', 'combined'] as const),
+  ),
+  accessLogPath: setting('access_log.path', 'TOLLGATE_ACCESS_LOG_PATH', '', String),
   etcdEndpoints: setting('etcd.endpoints', 'TOLLGATE_ETCD_ENDPOINTS', [], parseUrls),
   etcdPrefix: setting('etcd.prefix', 'TOLLGATE_ETCD_PREFIX', '/apisix', parsePrefix),
   etcdTimeoutMs: setting(
@@ -124,7 +179,22 @@ export function loadConfig(options: LoadOptions = {}): Config {
       allow: read(SETTINGS.adminAllow),
       maxBodyBytes: read(SETTINGS.adminMaxBodyBytes),
     },
-    gateway: { listen: read(SETTINGS.gatewayListen) },
+    gateway: {
+      listen: read(SETTINGS.gatewayListen),
+      workers: read(SETTINGS.workers),
+      drainMs: read(SETTINGS.drainMs),
+      trustedProxies: read(SETTINGS.trustedProxies),
+      maxHeaderBytes: read(SETTINGS.maxHeaderBytes),
+      headersTimeoutMs: read(SETTINGS.headersTimeoutMs),
+      requestTimeoutMs: read(SETTINGS.requestTimeoutMs),
+      idleTimeoutMs: read(SETTINGS.idleTimeoutMs),
+    },
+    status: { listen: read(SETTINGS.statusListen) },
+    accessLog: {
+      enabled: read(SETTINGS.accessLogEnabled),
+      format: read(SETTINGS.accessLogFormat),
+      path: read(SETTINGS.accessLogPath),
+    },
     etcd: {
       endpoints: read(SETTINGS.etcdEndpoints),
       prefix: read(SETTINGS.etcdPrefix),
@@ -356,6 +426,20 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
     }
     return text as T;
   };
+}
+
+function parseBoolean(raw: unknown): boolean {
+  if (typeof raw === 'boolean') {
+    return raw;
+  }
+  const text = String(raw).trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(text)) {
+    return true;
+  }
+  if (['false', '0', 'no', 'off'].includes(text)) {
+    return false;
+  }
+  throw new Error(`expected true or false, got "${String(raw)}"`);
 }
 
 function listOf<T>(parse: Parser<T>): Parser<T[]> {

@@ -37,7 +37,9 @@ const REGISTRY = register(BUILT_IN);
 
 /** Plugin names, highest priority first. */
 export function pluginNames(): string[] {
-  return [...REGISTRY.keys()];
+  return [...REGISTRY.values()]
+    .sort((a, b) => b.descriptor.priority - a.descriptor.priority)
+    .map((p) => p.descriptor.name);
 }
 
 export function getPlugin(name: string): PluginDescriptor | undefined {
@@ -80,4 +82,17 @@ function checkConsumerExtra(
     return undefined;
   }
   return plugin.descriptor.checkConsumer(conf as Record<string, unknown>);
+}
+
+/**
+ * Adds a plugin to the registry, for embedders with their own plugins; a
+ * name that is already taken is refused.
+ */
+export function registerPlugin(descriptor: PluginDescriptor): void {
+  if (REGISTRY.has(descriptor.name)) {
+    throw new Error(`plugin ${descriptor.name} is registered twice`);
+  }
+  for (const [name, plugin] of register([descriptor])) {
+    REGISTRY.set(name, plugin);
+  }
 }

@@ -1,0 +1,137 @@
+/**
+ * One data-plane node: config sync, the public gateway listener, and
+ * (unless a cluster primary owns it) the status listener.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+import type { Config, ListenAddress } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { buildAddressList } from '../shared/net.js';
+import type { ConfigStore } from '../shared/store/types.js';
+import { startAccessLog } from './access-log.js';
+import { Gateway } from './gateway.js';
+import { statusHandler } from './status.js';
+import { ConfigSync } from './sync.js';
+
+export interface DataPlane {
+  sync: ConfigSync;
+  port: number;
+  statusPort?: number;
+  /** Stops accepting, waits up to `drainMs` for requests in flight, then closes. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export interface DataPlaneOptions {
+  /** Open the status listener here (false in cluster workers: the primary has it). */
+  statusListener: boolean;
+  role?: string;
+}
+
+export async function startDataPlane(
+  config: Config,
+  store: ConfigStore,
+  logger: Logger,
+  options: DataPlaneOptions,
+): Promise<DataPlane> {
+  const sync = new ConfigSync(store, logger);
+  sync.start();
+
+  const trusted = config.gateway.trustedProxies;
+  const gateway = new Gateway(sync, logger, {
+    trustedProxies: trusted.length > 0 ? buildAddressList(trusted) : undefined,
+  });
+  const accessLog = startAccessLog(config.accessLog, options.role ?? 'data-plane');
+  const tracker = new InFlight();
+  const server = createServer(
+    {
+      maxHeaderSize: config.gateway.maxHeaderBytes,
+      headersTimeout: config.gateway.headersTimeoutMs,
+      requestTimeout: config.gateway.requestTimeoutMs,
+      keepAliveTimeout: config.gateway.idleTimeoutMs,
+    },
+    tracker.wrap(gateway.handle),
+  );
+  server.timeout = config.gateway.idleTimeoutMs;
+  await bind(server, config.gateway.listen);
+
+  let draining = false;
+  const status = options.statusListener
+    ? createServer(statusHandler(() => ({ ...sync.status(), draining })))
+    : undefined;
+  if (status) {
+    await bind(status, config.status.listen);
+  }
+  const port = portOf(server);
+  logger.info('gateway listening', { host: config.gateway.listen.host, port });
+
+  return {
+    sync,
+    port,
+    statusPort: status ? portOf(status) : undefined,
+    close: async (drainMs = config.gateway.drainMs) => {
+      draining = true;
+      tracker.draining = true;
+      server.close();
+      server.closeIdleConnections();
+      await tracker.idle(drainMs);
+      server.closeAllConnections();
+      status?.close();
+      status?.closeAllConnections();
+      gateway.pools.destroy();
+      accessLog?.close();
+      await sync.stop();
+    },
+  };
+}
+
+/** Counts requests in flight so shutdown can wait for them. */
+class InFlight {
+  draining = false;
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  wrap(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+    return (req: IncomingMessage, res: ServerResponse): void => {
+      this.#count++;
+      if (this.draining) {
+        res.setHeader('connection', 'close');
+      }
+      res.once('close', () => {
+        this.#count--;
+        if (this.#count === 0) {
+          this.#waiters.splice(0).forEach((w) => w());
+        }
+      });
+      handler(req, res);
+    };
+  }
+
+  idle(timeoutMs: number): Promise<void> {
+    if (this.#count === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+function bind(server: Server, address: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(`cannot listen on ${address.host}:${address.port}: ${err.code ?? err.message}`),
+      ),
+    );
+    server.listen(address.port, address.host, () => resolve());
+  });
+}
+
+function portOf(server: Server): number {
+  return (server.address() as { port: number }).port;
+}

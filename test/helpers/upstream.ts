@@ -1,0 +1,112 @@
+/**
+ * Real upstream servers on loopback for data-plane tests. Each answers with
+ * JSON describing what it received; `/delay/<ms>` waits first,
+ * `/bytes/<n>` streams n bytes, and a POST to `/sink` counts the body.
+ */
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface TestUpstream {
+  name: string;
+  port: number;
+  node: string;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+export async function startUpstream(name: string): Promise<TestUpstream> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const url = req.url ?? '/';
+    const delay = /^\/delay\/(\d+)/.exec(url);
+    const bytes = /^\/bytes\/(\d+)/.exec(url);
+
+    if (bytes) {
+      streamBytes(res, Number(bytes[1]));
+      return;
+    }
+    if (url.startsWith('/sink')) {
+      const hash = createHash('sha256');
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        hash.update(c);
+      });
+      req.on('end', () => json(res, { name, size, sha256: hash.digest('hex') }));
+      return;
+    }
+    const answer = () =>
+      json(res, {
+        name,
+        method: req.method,
+        url,
+        origin: req.socket.remoteAddress,
+        headers: req.headers,
+      });
+    req.resume();
+    if (delay) {
+      setTimeout(answer, Number(delay[1]));
+    } else {
+      answer();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    name,
+    port,
+    node: `127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function json(res: ServerResponse, body: object): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(payload),
+    'x-upstream-drop': 'hop',
+    connection: 'keep-alive, x-upstream-drop',
+  });
+  res.end(payload);
+}
+
+function streamBytes(res: ServerResponse, total: number): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let left = total;
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+  const pump = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
+/** A loopback port with nothing listening: connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
