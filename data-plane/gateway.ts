@@ -5,6 +5,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import type { Logger } from '../shared/logger.js';
 import { inAddressList } from '../shared/net.js';
@@ -17,6 +18,7 @@ import { normalizeTarget } from './router/path.js';
 import type { ResolvedRoute } from './state.js';
 import type { ConfigSync } from './sync.js';
 import { RequestVars } from './vars.js';
+import { proxyUpgrade, responseForUpgrade } from './websocket.js';
 
 /** Published once per request that matched a route; subscribers log it. */
 export const requestEnd = channel('tollgate:request:end');
@@ -31,6 +33,11 @@ export interface RequestEndEvent {
   routeId?: string;
   upstreamAddr?: string;
   consumer?: string;
+}
+
+interface Upgrade {
+  socket: Duplex;
+  head: Buffer;
 }
 
 export interface GatewayOptions {
@@ -60,19 +67,23 @@ export class Gateway {
     });
   };
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const res = responseForUpgrade(req, socket);
+    this.#handle(req, res, { socket, head }).catch((err: unknown) => {
+      this.#logger.error('failed to handle upgrade', { error: err });
+      socket.destroy();
+    });
+  };
+
+  async #handle(req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade): Promise<void> {
     const startedAt = performance.now();
     const bytesAtStart = req.socket.bytesWritten;
     const target = normalizeTarget(req.url ?? '');
     if ('error' in target) {
       sendJson(res, 400, { error_msg: `bad request: ${target.error}` });
-      this.#publish(
-        req,
-        res,
-        { path: '-', clientIp: req.socket.remoteAddress ?? '' },
-        startedAt,
-        bytesAtStart,
-      );
+      const info = { path: '-', clientIp: req.socket.remoteAddress ?? '' };
+      this.#publish(req, res, info, startedAt, bytesAtStart);
       return;
     }
     const state = this.#sync.state;
@@ -105,24 +116,46 @@ export class Gateway {
       headers,
     );
     try {
-      await this.#serve(ctx, resolved, vars);
+      if (upgrade) {
+        await this.#serveUpgrade(ctx, upgrade);
+      } else {
+        await this.#serve(ctx, resolved, vars);
+      }
     } finally {
       this.#publish(req, res, ctx, ctx.startedAt, ctx.bytesAtStart);
     }
   }
 
-  async #serve(ctx: RequestContext, resolved: ResolvedRoute, vars: RequestVars): Promise<void> {
+  async #serveUpgrade(ctx: RequestContext, upgrade: Upgrade): Promise<void> {
+    if (!ctx.resolved.enableWebsocket) {
+      ctx.respond(400, { error_msg: 'websocket is not enabled on this route' });
+      return;
+    }
+    if (await this.#runPhases(ctx)) {
+      proxyUpgrade(ctx, upgrade.socket, upgrade.head);
+    }
+  }
+
+  /** Runs rewrite and access; false when a plugin answered (or failed) instead. */
+  async #runPhases(ctx: RequestContext): Promise<boolean> {
     const env: PhaseEnv = { state: this.#sync.state, logger: this.#logger };
     try {
       for (const phase of ['rewrite', 'access'] as const) {
         await runPhase(ctx, phase, env);
         if (ctx.responded) {
-          return;
+          return false;
         }
       }
+      return true;
     } catch (err) {
       this.#logger.error('plugin failed', { route_id: ctx.routeId, error: err });
       ctx.respond(500, { error_msg: 'internal error' });
+      return false;
+    }
+  }
+
+  async #serve(ctx: RequestContext, resolved: ResolvedRoute, vars: RequestVars): Promise<void> {
+    if (!(await this.#runPhases(ctx))) {
       return;
     }
 

@@ -53,6 +53,7 @@ export async function startDataPlane(
     tracker.wrap(gateway.handle),
   );
   server.timeout = config.gateway.idleTimeoutMs;
+  server.on('upgrade', gateway.handleUpgrade);
   await bind(server, config.gateway.listen);
 
   let draining = false;

@@ -142,12 +142,15 @@ export class ConfigState {
     try {
       value = JSON.parse(kv.value);
     } catch {
-      this.#logger.error('failed to apply config object: not JSON', { key: kv.key });
+      this.#logger.error('failed to apply config object: not JSON', { store_key: kv.key });
       return undefined;
     }
     const err = validateResource(resource, value);
     if (err !== undefined) {
-      this.#logger.error('failed to apply config object: invalid', { key: kv.key, reason: err });
+      this.#logger.error('failed to apply config object: invalid', {
+        store_key: kv.key,
+        reason: err,
+      });
       return undefined;
     }
     return value as Obj;
@@ -172,7 +175,10 @@ export class ConfigState {
       });
       return true;
     } catch (err) {
-      this.#logger.error('failed to apply config object: bad route', { key, reason: String(err) });
+      this.#logger.error('failed to apply config object: bad route', {
+        store_key: key,
+        reason: String(err),
+      });
       return false;
     }
   }

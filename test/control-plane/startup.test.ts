@@ -7,9 +7,12 @@ import { join } from 'node:path';
 
 import got from 'got';
 
+import { startUpstream } from '../helpers/upstream.js';
+
 interface Started {
   child: ChildProcess;
   port: number;
+  gatewayPort: number;
   stderr(): string;
 }
 
@@ -20,6 +23,8 @@ function startTollgate(dataDir: string, env: Record<string, string> = {}): Promi
       PATH: process.env.PATH,
       TOLLGATE_DATA_DIR: dataDir,
       TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
+      TOLLGATE_GATEWAY_LISTEN: '127.0.0.1:0',
+      TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,12 +42,13 @@ function startTollgate(dataDir: string, env: Record<string, string> = {}): Promi
     const onData = (c: Buffer) => {
       stdout += c.toString();
       const m = /"message":"admin api listening"[^\n]*"port":(\d+)/.exec(stdout);
-      if (m) {
+      const g = /"message":"gateway listening"[^\n]*"port":(\d+)/.exec(stdout);
+      if (m && g) {
         clearTimeout(timer);
         child.off('exit', onEarlyExit);
         child.stdout?.off('data', onData);
         child.stdout?.resume();
-        resolve({ child, port: Number(m[1]), stderr: () => stderr });
+        resolve({ child, port: Number(m[1]), gatewayPort: Number(g[1]), stderr: () => stderr });
       }
     };
     child.stdout?.on('data', onData);
@@ -74,10 +80,14 @@ describe('tollgate all (npm start)', function () {
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     assert.ok(await waitFor(first.stderr, key), 'the generated key is shown on first start');
 
+    const upstream = await startUpstream('a');
     const url = `http://127.0.0.1:${first.port}/apisix/admin/routes/1`;
-    const body = JSON.stringify({ uri: '/ip', upstream: { nodes: { '127.0.0.1:1980': 1 } } });
+    const body = JSON.stringify({ uri: '/ip', upstream: { nodes: { [upstream.node]: 1 } } });
     const put = await got.put(url, { body, headers: { 'x-api-key': key }, throwHttpErrors: false });
     assert.equal(put.statusCode, 201);
+    const proxied = await got(`http://127.0.0.1:${first.gatewayPort}/ip`).json<{ name: string }>();
+    assert.equal(proxied.name, 'a', 'the gateway serves the route in the same process');
+    await upstream.close();
     const denied = await got(url, { throwHttpErrors: false });
     assert.equal(denied.statusCode, 401);
     assert.equal(await stop(first.child), 0);

@@ -9,7 +9,7 @@ import { startAdmin } from '../helpers/admin.js';
 import type { TestAdmin } from '../helpers/admin.js';
 import { eventually, startNode } from '../helpers/data-plane.js';
 import type { TestNode } from '../helpers/data-plane.js';
-import { closedPort, startUpstream } from '../helpers/upstream.js';
+import { closedPort, startUpgradeEcho, startUpstream } from '../helpers/upstream.js';
 import type { TestUpstream } from '../helpers/upstream.js';
 
 /** Sends raw bytes and returns the raw answer (or '' when the server just closes). */
@@ -268,6 +268,29 @@ describe('data plane gateway', function () {
       const big = 'x'.repeat(20_000);
       const answer = await raw(node.port, `GET /ip HTTP/1.1\r\nHost: a\r\nX-Big: ${big}\r\n\r\n`);
       assert.match(answer, /^HTTP\/1\.1 431/);
+    });
+  });
+
+  describe('websocket', function () {
+    it('should pass an upgrade only on a route with enable_websocket', async function () {
+      const echo = await startUpgradeEcho();
+      try {
+        await put('/routes/ws', { uri: '/ws', enable_websocket: true, upstream: upstreamOf(echo) });
+        await put('/routes/plain', { uri: '/plain', upstream: upstreamOf(echo) });
+        const handshake = (path: string) =>
+          `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+
+        const answer = await raw(node.port, handshake('/ws') + 'ping-through');
+        assert.match(answer, /^HTTP\/1\.1 101/);
+        assert.match(answer, /ping-through$/);
+        assert.equal(echo.seen[0]?.headers['x-forwarded-for'], '127.0.0.1');
+
+        const refused = await raw(node.port, handshake('/plain'));
+        assert.match(refused, /^HTTP\/1\.1 400/);
+        assert.match(refused, /websocket is not enabled/);
+      } finally {
+        await echo.close();
+      }
     });
   });
 

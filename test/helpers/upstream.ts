@@ -110,3 +110,32 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/** An upstream that accepts any upgrade with 101 and then echoes every byte back. */
+export async function startUpgradeEcho(): Promise<TestUpstream> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('upgrade required');
+  });
+  server.on('upgrade', (req, socket) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    name: 'echo',
+    port,
+    node: `127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
