@@ -58,7 +58,14 @@ export function upstreamErrorStatus(err: unknown): number {
 
 export class UpstreamPools {
   readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 320, scheduling: 'lifo' });
-  readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 320, scheduling: 'lifo' });
+  // Limitation: upstream certificates are not verified, which is APISIX's
+  // default too; a per-upstream `tls.verify` switch is not implemented yet.
+  readonly https = new HttpsAgent({
+    keepAlive: true,
+    maxFreeSockets: 320,
+    scheduling: 'lifo',
+    rejectUnauthorized: false,
+  });
 
   destroy(): void {
     this.http.destroy();

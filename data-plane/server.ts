@@ -49,6 +49,8 @@ export async function startDataPlane(
       headersTimeout: config.gateway.headersTimeoutMs,
       requestTimeout: config.gateway.requestTimeoutMs,
       keepAliveTimeout: config.gateway.idleTimeoutMs,
+      // How often the header and request deadlines are checked.
+      connectionsCheckingInterval: Math.min(1000, config.gateway.headersTimeoutMs),
     },
     tracker.wrap(gateway.handle),
   );

@@ -198,6 +198,58 @@ describe('data plane gateway', function () {
     });
   });
 
+  describe('upstream host and scheme', function () {
+    it('should pass, replace or rewrite the Host header as pass_host says', async function () {
+      const base = upstreamOf(up[0]!);
+      await put('/routes/pass', { uri: '/pass', upstream: base });
+      await put('/routes/node', { uri: '/node', upstream: { ...base, pass_host: 'node' } });
+      await put('/routes/rewrite', {
+        uri: '/rewrite',
+        upstream: { ...base, pass_host: 'rewrite', upstream_host: 'api.internal' },
+      });
+      const host = async (path: string) =>
+        (await node.request(path, { headers: { host: 'public.example' } })).body.headers.host;
+      assert.equal(await host('/pass'), 'public.example');
+      assert.equal(await host('/node'), up[0]!.node);
+      assert.equal(await host('/rewrite'), 'api.internal');
+    });
+
+    it('should proxy to an https upstream', async function () {
+      const tls = await startTlsUpstream();
+      try {
+        await put('/routes/1', {
+          uri: '/ip',
+          upstream: { nodes: { [tls.node]: 1 }, scheme: 'https' },
+        });
+        const res = await node.request('/ip');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.tls, true);
+      } finally {
+        await tls.close();
+      }
+    });
+  });
+
+  describe('slow clients', function () {
+    it('should close a connection that does not finish its headers in time', async function () {
+      const strict = await startNode(nodeStore, { TOLLGATE_HEADERS_TIMEOUT_MS: '500' });
+      try {
+        const started = Date.now();
+        const answer = await new Promise<string>((resolve) => {
+          const socket = connect(strict.port, '127.0.0.1');
+          let out = '';
+          socket.on('data', (c) => (out += c.toString()));
+          socket.on('close', () => resolve(out));
+          socket.write('GET /ip HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+        });
+        assert.match(answer, /^HTTP\/1\.1 408|^$/);
+        assert.ok(Date.now() - started < 5000);
+      } finally {
+        await strict.close(0);
+      }
+    });
+  });
+
   describe('headers', function () {
     it('should drop hop-by-hop headers both ways and set forwarding headers', async function () {
       await put('/routes/1', { uri: '/ip', upstream: upstreamOf(up[0]!) });
@@ -312,6 +364,52 @@ describe('data plane gateway', function () {
     });
   });
 });
+
+async function startTlsUpstream(): Promise<{ node: string; close(): Promise<void> }> {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createServer } = await import('node:https');
+
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tls-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const server = createServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ tls: true }));
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    node: `127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 async function streamCount(url: string): Promise<number> {
   const { request } = await import('node:http');
