@@ -9,6 +9,8 @@ import type { AdminKey } from '../shared/config.js';
 import { ApiError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ConfigStore } from '../shared/store/types.js';
+import { SecretError } from '../shared/secrets.js';
+import type { Keyring } from '../shared/secrets.js';
 import { StoreUnavailableError } from '../shared/store/types.js';
 import { adminAuth } from './auth.js';
 import { readJsonBody } from './body.js';
@@ -25,11 +27,13 @@ export interface AdminAppOptions {
   keys: readonly AdminKey[];
   allow: readonly string[];
   maxBodyBytes: number;
+  /** Seals consumer secrets before they are stored; none: stored as sent. */
+  keyring?: Keyring;
 }
 
 export function createAdminApp(options: AdminAppOptions): Koa {
   const app = new Koa();
-  const crud = new Crud(options.store);
+  const crud = new Crud(options.store, options.keyring);
   const router = new Router({ prefix: '/apisix/admin' });
   const body = (ctx: Context) => readJsonBody(ctx, options.maxBodyBytes);
 
@@ -206,6 +210,9 @@ function toApiError(err: unknown): ApiError {
   }
   if (err instanceof StoreUnavailableError) {
     return new ApiError('STORE_UNAVAILABLE', `config store unreachable: ${err.message}`);
+  }
+  if (err instanceof SecretError) {
+    return new ApiError('SECRET_UNREADABLE', err.message);
   }
   return new ApiError('INTERNAL');
 }

@@ -6,10 +6,13 @@
  * writer got there first. Writers in this process also queue per key, so they
  * do not even collide; the compare-and-set guards against other processes.
  */
+import { openConsumer, sealConsumer } from '../shared/consumer-secrets.js';
 import { ApiError } from '../shared/errors.js';
 import { ID_SEQUENCE_KEY, objectKey, resourceDir } from '../shared/keys.js';
+import { getPlugin } from '../shared/plugins/index.js';
 import type { ResourceName } from '../shared/schema/resources.js';
 import { ID_PATTERN, validateResource } from '../shared/schema/resources.js';
+import { Keyring } from '../shared/secrets.js';
 import type { CasResult, ConfigStore, KeyValue } from '../shared/store/types.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { isPlainObject, mergePatch, setAtPath } from './patch.js';
@@ -32,10 +35,16 @@ const ID_REGEX = new RegExp(ID_PATTERN);
 export class Crud {
   readonly #store: ConfigStore;
   readonly #queue = new KeyedQueue();
+  readonly #keyring: Keyring;
   readonly #now: () => number;
 
-  constructor(store: ConfigStore, now: () => number = () => Math.floor(Date.now() / 1000)) {
+  constructor(
+    store: ConfigStore,
+    keyring: Keyring = new Keyring([]),
+    now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {
     this.#store = store;
+    this.#keyring = keyring;
     this.#now = now;
   }
 
@@ -45,12 +54,12 @@ export class Crud {
     if (!kv) {
       throw new ApiError('OBJECT_NOT_FOUND');
     }
-    return this.#wrap(kv);
+    return this.#wrap(def, kv);
   }
 
   /** Every object of a resource, read page by page at one revision. */
   async list(def: ResourceDef): Promise<StoredObject[]> {
-    return (await this.#readAll(def.name)).map((kv) => this.#wrap(kv));
+    return (await this.#readAll(def.name)).map((kv) => this.#wrap(def, kv));
   }
 
   /** Creates or replaces; `created` tells which (201 or 200). */
@@ -60,10 +69,10 @@ export class Crud {
     const key = objectKey(def.name, id);
 
     return this.#queue.run(key, () =>
-      this.#casLoop(key, async (current) => {
+      this.#casLoop(def, key, async (current) => {
         const next = { ...value };
         const now = this.#now();
-        next.create_time = current ? (parseValue(current).create_time ?? now) : now;
+        next.create_time = current ? (this.#open(def, current).create_time ?? now) : now;
         next.update_time = now;
         await this.#validate(def, next);
         return next;
@@ -87,7 +96,7 @@ export class Crud {
       await this.#validate(def, candidate);
 
       const key = objectKey(def.name, id);
-      const res = await this.#store.create(key, JSON.stringify(candidate));
+      const res = await this.#store.create(key, this.#seal(def, candidate));
       if (res.succeeded) {
         return this.#wrapWritten(key, candidate, res.revision, res.revision);
       }
@@ -118,11 +127,11 @@ export class Crud {
     const key = objectKey(def.name, id);
 
     const [stored] = await this.#queue.run(key, () =>
-      this.#casLoop(key, async (current) => {
+      this.#casLoop(def, key, async (current) => {
         if (!current) {
           throw new ApiError('OBJECT_NOT_FOUND');
         }
-        const old = parseValue(current);
+        const old = this.#open(def, current);
         const next =
           subPath === undefined ? mergePatch(old, body as Obj) : setAtPath(old, subPath, body);
         next[def.idField] = id;
@@ -166,13 +175,14 @@ export class Crud {
    * only if nobody changed the key meanwhile; retries otherwise.
    */
   async #casLoop(
+    def: ResourceDef,
     key: string,
     build: (current: KeyValue | undefined) => Promise<Obj>,
   ): Promise<[StoredObject, boolean]> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = await this.#store.get(key);
       const next = await build(current);
-      const text = JSON.stringify(next);
+      const text = this.#seal(def, next);
 
       const res: CasResult = current
         ? await this.#store.compareAndSet(key, text, current.modRevision)
@@ -193,6 +203,38 @@ export class Crud {
       throw new ApiError('SCHEMA_INVALID', `invalid configuration: ${err}`);
     }
     await this.#checkReferences(def, value);
+    if (def.name === 'consumers') {
+      await this.#checkCredentialKeys(value);
+    }
+  }
+
+  /**
+   * An auth plugin finds the consumer by its credential key (jwt-auth's
+   * `key`), so two consumers may never share one.
+   */
+  // Limitation: this reads every consumer on each consumer write, and two
+  // concurrent writers of the same key can both pass; an index kept under
+  // /_tollgate would need multi-key transactions the store does not offer.
+  async #checkCredentialKeys(value: Obj): Promise<void> {
+    const wanted = credentialKeys(value);
+    if (wanted.size === 0) {
+      return;
+    }
+    for (const kv of await this.#readAll('consumers')) {
+      const other = safeParse(kv.value);
+      if (other === undefined || other.username === value.username) {
+        continue;
+      }
+      for (const entry of credentialKeys(other)) {
+        if (wanted.has(entry)) {
+          const [plugin] = entry.split('\0');
+          throw new ApiError(
+            'CREDENTIAL_CONFLICT',
+            `the ${plugin} key is already used by consumer [${String(other.username)}]`,
+          );
+        }
+      }
+    }
   }
 
   async #checkReferences(def: ResourceDef, value: Obj): Promise<void> {
@@ -249,10 +291,22 @@ export class Crud {
     }
   }
 
-  #wrap(kv: KeyValue): StoredObject {
+  /** The stored text of a value, its secrets sealed. */
+  #seal(def: ResourceDef, value: Obj): string {
+    return JSON.stringify(def.name === 'consumers' ? sealConsumer(value, this.#keyring) : value);
+  }
+
+  /** A stored value with its secrets opened; unreadable values come back as they are. */
+  #open(def: ResourceDef, kv: KeyValue): Obj {
+    const value = safeParse(kv.value) ?? {};
+    return def.name === 'consumers' ? openConsumer(value, this.#keyring) : value;
+  }
+
+  #wrap(def: ResourceDef, kv: KeyValue): StoredObject {
+    const parsed = safeParse(kv.value);
     return {
       key: this.#store.prefix + kv.key,
-      value: safeParse(kv.value) ?? kv.value,
+      value: parsed === undefined ? kv.value : this.#open(def, kv),
       createdIndex: kv.createRevision,
       modifiedIndex: kv.modRevision,
     };
@@ -292,15 +346,23 @@ function checkBody(def: ResourceDef, body: unknown, id: string | undefined): Obj
   return value;
 }
 
+/** `plugin\0key` for every auth plugin credential key of a consumer. */
+function credentialKeys(consumer: Obj): Set<string> {
+  const out = new Set<string>();
+  for (const [name, conf] of Object.entries((consumer.plugins ?? {}) as Obj)) {
+    const key = (conf as Obj | null)?.key;
+    if (getPlugin(name)?.type === 'auth' && typeof key === 'string') {
+      out.add(`${name}\0${key}`);
+    }
+  }
+  return out;
+}
+
 function forbidTimestamps(fields: string[]): void {
   const bad = fields.find((f) => f === 'create_time' || f === 'update_time');
   if (bad !== undefined) {
     throw new ApiError('PROPERTY_FORBIDDEN', `the property is forbidden: ${bad}`);
   }
-}
-
-function parseValue(kv: KeyValue): Obj {
-  return safeParse(kv.value) ?? {};
 }
 
 function safeParse(text: string): Obj | undefined {

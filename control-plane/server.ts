@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import type { Keyring } from '../shared/secrets.js';
 import type { ConfigStore } from '../shared/store/types.js';
 import { resolveAdminKeys } from './admin-key.js';
 import { createAdminApp } from './app.js';
@@ -20,6 +21,7 @@ export async function startControlPlane(
   config: Config,
   store: ConfigStore,
   logger: Logger,
+  keyring: Keyring,
 ): Promise<ControlPlane> {
   const { keys, generated } = await resolveAdminKeys(config.admin.keys, config.dataDir);
   const app = createAdminApp({
@@ -28,6 +30,7 @@ export async function startControlPlane(
     keys,
     allow: config.admin.allow,
     maxBodyBytes: config.admin.maxBodyBytes,
+    keyring,
   });
 
   const server = await listen(app.callback(), config.admin.listen);

@@ -10,6 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 
+import { parseKeyring } from './secrets.js';
+import type { KeyringEntry } from './secrets.js';
+
 export type AdminRole = 'admin' | 'viewer';
 
 export interface AdminKey {
@@ -53,6 +56,8 @@ export interface Config {
     timeoutMs: number;
   };
   dataDir: string;
+  /** Keys that encrypt secrets at rest; the first encrypts, all decrypt. */
+  keyring: KeyringEntry[];
   log: { level: LogLevel };
 }
 
@@ -146,6 +151,7 @@ const SETTINGS = {
     integerIn(100, 60_000),
   ),
   dataDir: setting('data_dir', 'TOLLGATE_DATA_DIR', 'data', nonEmptyString),
+  keyring: setting('secrets.keyring', 'TOLLGATE_KEYRING', [], parseKeyring),
   logLevel: setting('log.level', 'TOLLGATE_LOG_LEVEL', 'http', oneOf(LOG_LEVELS)),
 };
 
@@ -201,6 +207,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       timeoutMs: read(SETTINGS.etcdTimeoutMs),
     },
     dataDir: read(SETTINGS.dataDir),
+    keyring: read(SETTINGS.keyring),
     log: { level: read(SETTINGS.logLevel) },
   };
   return deepFreeze(config);
@@ -452,7 +459,7 @@ function splitList(raw: unknown): string[] {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const v of Object.values(value)) {
       deepFreeze(v);
     }

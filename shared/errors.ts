@@ -24,7 +24,9 @@ export const ERRORS = {
   REFERENCE_MISSING: { status: 400, message: 'referenced object does not exist' },
   OBJECT_IN_USE: { status: 400, message: 'object is still in use' },
   WRITE_CONFLICT: { status: 409, message: 'the object changed during the update, retry' },
+  CREDENTIAL_CONFLICT: { status: 409, message: 'the credential key is already in use' },
   STORE_UNAVAILABLE: { status: 503, message: 'config store unreachable' },
+  SECRET_UNREADABLE: { status: 500, message: 'a stored secret cannot be decrypted' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

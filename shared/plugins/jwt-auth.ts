@@ -63,6 +63,8 @@ export const jwtAuth: PluginDescriptor = {
         default: 'HS256',
       },
       public_key: { type: 'string', minLength: 1, maxLength: 16384 },
+      /** Only needed to sign tokens with an asymmetric algorithm (the sign endpoint). */
+      private_key: { type: 'string', minLength: 1, maxLength: 16384 },
       exp: { type: 'integer', minimum: 1, default: 86400 },
       base64_secret: { type: 'boolean', default: false },
       lifetime_grace_period: { type: 'integer', minimum: 0, default: 0 },
@@ -70,6 +72,7 @@ export const jwtAuth: PluginDescriptor = {
     required: ['key'],
     additionalProperties: false,
   },
+  encryptFields: ['secret', 'private_key'],
   checkConsumer(conf) {
     const algorithm = String(conf.algorithm);
     const isHmac = (HMAC_ALGORITHMS as readonly string[]).includes(algorithm);

@@ -16,6 +16,8 @@ export interface PluginDescriptor {
   schema: JsonSchema;
   /** Schema of the plugin's configuration on a consumer; absent when consumers cannot carry it. */
   consumerSchema?: JsonSchema;
+  /** Consumer fields that hold secrets: encrypted at rest, never logged. */
+  encryptFields?: string[];
   /** Checks a schema cannot express; returns a message naming the problem. */
   checkConsumer?(conf: Record<string, unknown>): string | undefined;
 }

@@ -11,6 +11,7 @@ import { createAdminApp } from '../../control-plane/app.js';
 import type { AdminKey } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
 import { listen } from '../../shared/listen.js';
+import type { Keyring } from '../../shared/secrets.js';
 import type { ConfigStore } from '../../shared/store/types.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
@@ -39,6 +40,7 @@ export interface AdminOptions {
   keys?: AdminKey[];
   allow?: string[];
   maxBodyBytes?: number;
+  keyring?: Keyring;
 }
 
 export async function startAdmin(
@@ -58,6 +60,7 @@ export async function startAdmin(
     ],
     allow: options.allow ?? ['127.0.0.0/8', '::1/128'],
     maxBodyBytes: options.maxBodyBytes ?? 1_572_864,
+    keyring: options.keyring,
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

@@ -1,0 +1,41 @@
+/**
+ * Seals and opens the secret fields of a consumer's plugin configurations
+ * (each plugin names them in `encryptFields`) at the store boundary: the
+ * control plane seals before writing, both planes open after reading.
+ */
+import { getPlugin } from './plugins/index.js';
+import type { Keyring } from './secrets.js';
+
+type Obj = Record<string, unknown>;
+
+function mapSecrets(consumer: Obj, transform: (value: string) => string): Obj {
+  const plugins = consumer.plugins;
+  if (plugins === null || typeof plugins !== 'object') {
+    return consumer;
+  }
+  const nextPlugins: Obj = {};
+  for (const [name, conf] of Object.entries(plugins as Obj)) {
+    const fields = getPlugin(name)?.encryptFields ?? [];
+    if (fields.length === 0 || conf === null || typeof conf !== 'object') {
+      nextPlugins[name] = conf;
+      continue;
+    }
+    const next: Obj = { ...(conf as Obj) };
+    for (const field of fields) {
+      if (typeof next[field] === 'string') {
+        next[field] = transform(next[field]);
+      }
+    }
+    nextPlugins[name] = next;
+  }
+  return { ...consumer, plugins: nextPlugins };
+}
+
+export function sealConsumer(consumer: Obj, keyring: Keyring): Obj {
+  return keyring.enabled ? mapSecrets(consumer, (v) => keyring.encrypt(v)) : consumer;
+}
+
+/** Throws SecretError when a sealed field cannot be opened with this keyring. */
+export function openConsumer(consumer: Obj, keyring: Keyring): Obj {
+  return mapSecrets(consumer, (v) => keyring.decrypt(v));
+}
