@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../shared/config.js';
 import type { Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import type { Logger } from '../shared/logger.js';
+import { resolveKeyring } from '../shared/keyring-file.js';
 import { openStore } from '../shared/store/index.js';
 import { runDataPlane } from '../data-plane/main.js';
 import { startDataPlane } from '../data-plane/server.js';
@@ -30,10 +31,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const store = await openStore(config);
-  const admin = await startControlPlane(config, store, logger);
+  const keyring = await resolveKeyring(config, logger);
+  const admin = await startControlPlane(config, store, logger, keyring);
   const gateway =
     mode === 'all'
-      ? await startDataPlane(config, store, logger, { statusListener: true, role: mode })
+      ? await startDataPlane(config, store, logger, { statusListener: true, keyring, role: mode })
       : undefined;
   announce(admin, config, mode as Mode);
   stopOnSignals(logger, async () => {

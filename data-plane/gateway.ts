@@ -191,6 +191,8 @@ export class Gateway {
 
   #upstreamHeaders(req: IncomingMessage, peer: string, client: ReturnType<typeof clientInfo>) {
     const headers: OutgoingHttpHeaders = endToEndHeaders(req.headers);
+    // Only an auth plugin may say who the consumer is.
+    delete headers['x-consumer-username'];
     const trustedPeer = this.#trusted !== undefined && inAddressList(this.#trusted, peer);
     setForwardingHeaders(headers, req.headers, peer, client, trustedPeer);
     return headers;

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import { resolveKeyring } from '../shared/keyring-file.js';
 import { openStore } from '../shared/store/index.js';
 import { startDataPlane } from './server.js';
 import { statusHandler } from './status.js';
@@ -41,7 +42,8 @@ export async function runDataPlane(config: Config, logger: Logger): Promise<void
 
 async function runSingle(config: Config, logger: Logger): Promise<void> {
   const store = await openStore(config);
-  const plane = await startDataPlane(config, store, logger, { statusListener: true });
+  const keyring = await resolveKeyring(config, logger);
+  const plane = await startDataPlane(config, store, logger, { statusListener: true, keyring });
   onTerm(logger, async () => {
     await plane.close();
     await store.close();
@@ -50,7 +52,8 @@ async function runSingle(config: Config, logger: Logger): Promise<void> {
 
 async function runWorker(config: Config, logger: Logger): Promise<void> {
   const store = await openStore(config);
-  const plane = await startDataPlane(config, store, logger, { statusListener: false });
+  const keyring = await resolveKeyring(config, logger);
+  const plane = await startDataPlane(config, store, logger, { statusListener: false, keyring });
   const report = () => process.send?.({ type: 'status', status: plane.sync.status() });
   const timer = setInterval(report, STATUS_INTERVAL_MS);
   void plane.sync.whenReady().then(report);

@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Config, ListenAddress } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { buildAddressList } from '../shared/net.js';
+import type { Keyring } from '../shared/secrets.js';
 import type { ConfigStore } from '../shared/store/types.js';
 import { startAccessLog } from './access-log.js';
 import { Gateway } from './gateway.js';
@@ -25,6 +26,8 @@ export interface DataPlane {
 export interface DataPlaneOptions {
   /** Open the status listener here (false in cluster workers: the primary has it). */
   statusListener: boolean;
+  /** Opens consumer secrets sealed by the control plane. */
+  keyring: Keyring;
   role?: string;
 }
 
@@ -34,7 +37,7 @@ export async function startDataPlane(
   logger: Logger,
   options: DataPlaneOptions,
 ): Promise<DataPlane> {
-  const sync = new ConfigSync(store, logger);
+  const sync = new ConfigSync(store, logger, options.keyring);
   sync.start();
 
   const trusted = config.gateway.trustedProxies;

@@ -7,10 +7,12 @@
  * one error naming its key, and the last good version of that object stays.
  */
 import { parseObjectKey } from '../shared/keys.js';
+import { openConsumer } from '../shared/consumer-secrets.js';
 import type { Logger } from '../shared/logger.js';
 import { getPlugin } from '../shared/plugins/index.js';
 import type { ResourceName } from '../shared/schema/resources.js';
 import { validateResource } from '../shared/schema/resources.js';
+import type { Keyring } from '../shared/secrets.js';
 import type { KeyValue } from '../shared/store/types.js';
 import { createBalancer } from './balancer/index.js';
 import type { Balancer } from './balancer/index.js';
@@ -62,11 +64,13 @@ export class ConfigState {
   readonly consumersByKey = new Map<string, Map<string, Stored<ConsumerValue>>>();
 
   readonly #logger: Logger;
+  readonly #keyring: Keyring;
   readonly #balancers = new Map<string, UpstreamRuntime>();
   readonly #resolved = new Map<string, ResolvedRoute>();
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, keyring: Keyring) {
     this.#logger = logger;
+    this.#keyring = keyring;
   }
 
   counts(): Record<ResourceName, number> {
@@ -144,6 +148,15 @@ export class ConfigState {
     } catch {
       this.#logger.error('failed to apply config object: not JSON', { store_key: kv.key });
       return undefined;
+    }
+    if (resource === 'consumers' && value !== null && typeof value === 'object') {
+      try {
+        value = openConsumer(value as Obj, this.#keyring);
+      } catch (err) {
+        const reason = (err as Error).message;
+        this.#logger.error('failed to apply config object: sealed', { store_key: kv.key, reason });
+        return undefined;
+      }
     }
     const err = validateResource(resource, value);
     if (err !== undefined) {

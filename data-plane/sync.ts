@@ -10,6 +10,7 @@
  * off, and each change of state is logged once.
  */
 import type { Logger } from '../shared/logger.js';
+import type { Keyring } from '../shared/secrets.js';
 import type { ConfigStore, Watch, WatchEvent } from '../shared/store/types.js';
 import { ConfigState } from './state.js';
 
@@ -41,10 +42,13 @@ export class ConfigSync {
   /** Bumped by each full sync, so handlers of an older watch fall silent. */
   #epoch = 0;
 
-  constructor(store: ConfigStore, logger: Logger) {
+  readonly #keyring: Keyring;
+
+  constructor(store: ConfigStore, logger: Logger, keyring: Keyring) {
     this.#store = store;
     this.#logger = logger;
-    this.#state = new ConfigState(logger);
+    this.#keyring = keyring;
+    this.#state = new ConfigState(logger, keyring);
   }
 
   /** The config to serve now; read it once per request. */
@@ -110,7 +114,7 @@ export class ConfigSync {
   }
 
   async #readAll(): Promise<{ state: ConfigState; revision: number }> {
-    const state = new ConfigState(this.#logger);
+    const state = new ConfigState(this.#logger, this.#keyring);
     let after: string | undefined;
     let revision: number | undefined;
     for (;;) {

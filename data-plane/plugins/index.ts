@@ -3,12 +3,17 @@
  * schemas but without a runtime here is validated and stored, and does
  * nothing at request time.
  */
+import { jwtAuthRuntime } from './jwt-auth.js';
+import { publicApiRuntime } from './public-api.js';
 import type { PluginRuntime } from './types.js';
 
 export type { PhaseEnv, PluginRuntime } from './types.js';
 
-const RUNTIMES = new Map<string, PluginRuntime>();
+const RUNTIMES = new Map<string, PluginRuntime>(
+  [jwtAuthRuntime, publicApiRuntime].map((r) => [r.name, r]),
+);
 
+/** Adds a runtime for a plugin registered with shared/plugins registerPlugin(). */
 export function registerRuntime(runtime: PluginRuntime): void {
   RUNTIMES.set(runtime.name, runtime);
 }

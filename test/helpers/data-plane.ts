@@ -11,6 +11,7 @@ import { startDataPlane } from '../../data-plane/server.js';
 import type { DataPlane } from '../../data-plane/server.js';
 import { loadConfig } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
+import { Keyring } from '../../shared/secrets.js';
 import type { ConfigStore } from '../../shared/store/types.js';
 
 export interface TestNode extends DataPlane {
@@ -36,6 +37,7 @@ export interface NodeReply {
 export async function startNode(
   store: ConfigStore,
   env: Record<string, string> = {},
+  keyring: Keyring = new Keyring([]),
 ): Promise<TestNode> {
   const config = loadConfig({
     file: '/dev/null',
@@ -51,7 +53,7 @@ export async function startNode(
   stream.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
   const logger = createLogger({ level: 'debug', stream });
 
-  const plane = await startDataPlane(config, store, logger, { statusListener: true });
+  const plane = await startDataPlane(config, store, logger, { statusListener: true, keyring });
   const url = `http://127.0.0.1:${plane.port}`;
   return {
     ...plane,

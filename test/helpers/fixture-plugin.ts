@@ -1,10 +1,12 @@
 /**
  * A plugin that exists only in tests: it tags the upstream request with its
- * configured value, or throws when told to, so tests can see plugin order,
- * merging and failure handling on real traffic.
+ * configured value (and the claims jwt-auth stored, if any), or throws when
+ * told to, so tests can see plugin order, merging and failure handling on
+ * real traffic.
  */
 import { getPlugin, registerPlugin } from '../../shared/plugins/index.js';
 import { registerRuntime } from '../../data-plane/plugins/index.js';
+import { JWT_PAYLOAD_VAR } from '../../data-plane/plugins/jwt-auth.js';
 
 export const FIXTURE_PLUGIN = 'test-tag';
 
@@ -34,6 +36,10 @@ export function registerFixturePlugin(): void {
         throw new Error('fixture plugin failure');
       }
       ctx.upstreamHeaders['x-tag'] = String(conf.tag);
+      const claims = ctx.vars.get(JWT_PAYLOAD_VAR);
+      if (claims !== undefined) {
+        ctx.upstreamHeaders['x-jwt-claims'] = JSON.stringify(claims);
+      }
     },
   });
 }

@@ -1,0 +1,167 @@
+/**
+ * jwt-auth at request time, with APISIX's behaviour and messages.
+ *
+ * The token comes from the header (with or without `Bearer `), then the
+ * query argument, then the cookie. Its key claim names the consumer; it must
+ * carry the consumer's own algorithm and verify with the consumer's key, and
+ * `exp`/`nbf` must hold. Clients only ever see APISIX's short messages; the
+ * log says why.
+ */
+import type { RequestContext } from '../context.js';
+import type { Stored } from '../state.js';
+import type { ConsumerValue } from '../types.js';
+import { parseCookies } from '../vars.js';
+import { checkClaims, decodeJwt, verifySignature } from './jwt-verify.js';
+import type { JwtCredential } from './jwt-verify.js';
+import type { PhaseEnv, PluginRuntime } from './types.js';
+
+export const JWT_PLUGIN = 'jwt-auth';
+
+interface RouteConf {
+  header: string;
+  query: string;
+  cookie: string;
+  hide_credentials: boolean;
+  key_claim_name: string;
+  store_in_ctx: boolean;
+  realm: string;
+  anonymous_consumer?: string;
+  claims_to_verify?: string[];
+}
+
+type Source = 'header' | 'query' | 'cookie';
+
+const MESSAGES = {
+  missing: 'Missing JWT token in request',
+  invalid: 'JWT token invalid',
+  noKey: 'missing user key in JWT token',
+  unknownKey: 'Invalid user key in JWT token',
+  failed: 'failed to verify jwt',
+} as const;
+
+/** Where verified claims are kept for later plugins when `store_in_ctx` is set. */
+export const JWT_PAYLOAD_VAR = 'jwt_auth_payload';
+
+export const jwtAuthRuntime: PluginRuntime = {
+  name: JWT_PLUGIN,
+  rewrite(ctx, raw, env) {
+    const conf = raw as unknown as RouteConf;
+    const found = fetchToken(ctx, conf);
+    if (!found) {
+      return refuse(ctx, conf, env, MESSAGES.missing, 'no token in header, query or cookie');
+    }
+    const jwt = decodeJwt(found.token);
+    if (!jwt) {
+      return refuse(ctx, conf, env, MESSAGES.invalid, 'not a compact JWS');
+    }
+    const key = jwt.payload[conf.key_claim_name];
+    if (typeof key !== 'string' || key === '') {
+      return refuse(ctx, conf, env, MESSAGES.noKey, `no "${conf.key_claim_name}" claim`);
+    }
+    const consumer = env.state.consumersByKey.get(JWT_PLUGIN)?.get(key);
+    const credential = consumer?.value.plugins?.[JWT_PLUGIN] as JwtCredential | undefined;
+    if (!consumer || !credential) {
+      return refuse(ctx, conf, env, MESSAGES.unknownKey, 'no consumer with this key');
+    }
+
+    const why = verify(jwt, credential, conf);
+    if (why !== undefined) {
+      return refuse(ctx, conf, env, MESSAGES.failed, why, consumer.id);
+    }
+    attach(ctx, consumer, env);
+    if (conf.hide_credentials) {
+      hide(ctx, conf, found.from);
+    }
+    if (conf.store_in_ctx) {
+      ctx.vars.set(JWT_PAYLOAD_VAR, jwt.payload);
+    }
+  },
+};
+
+function verify(
+  jwt: NonNullable<ReturnType<typeof decodeJwt>>,
+  credential: JwtCredential,
+  conf: RouteConf,
+): string | undefined {
+  const algorithm = credential.algorithm ?? 'HS256';
+  if (jwt.header.alg !== algorithm) {
+    return `algorithm ${String(jwt.header.alg)} is not the consumer's ${algorithm}`;
+  }
+  if (!verifySignature(jwt, credential)) {
+    return 'bad signature';
+  }
+  const now = Math.floor(Date.now() / 1000);
+  return checkClaims(
+    jwt.payload,
+    now,
+    credential.lifetime_grace_period ?? 0,
+    conf.claims_to_verify,
+  );
+}
+
+function fetchToken(
+  ctx: RequestContext,
+  conf: RouteConf,
+): { token: string; from: Source } | undefined {
+  const header = ctx.req.headers[conf.header.toLowerCase()];
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value !== undefined && value !== '') {
+    const token = /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, '') : value;
+    return { token: token.trim(), from: 'header' };
+  }
+  const fromQuery = ctx.query.get(conf.query);
+  if (fromQuery) {
+    return { token: fromQuery, from: 'query' };
+  }
+  const fromCookie = parseCookies(ctx.req.headers.cookie).get(conf.cookie);
+  return fromCookie ? { token: fromCookie, from: 'cookie' } : undefined;
+}
+
+/** Answers 401, unless an anonymous consumer is configured to stand in. */
+function refuse(
+  ctx: RequestContext,
+  conf: RouteConf,
+  env: PhaseEnv,
+  message: string,
+  reason: string,
+  consumer?: string,
+): void {
+  const anonymous =
+    conf.anonymous_consumer === undefined
+      ? undefined
+      : env.state.consumers.get(conf.anonymous_consumer);
+  if (anonymous) {
+    attach(ctx, anonymous, env);
+    return;
+  }
+  env.logger.info('jwt-auth refused a request', {
+    route_id: ctx.routeId,
+    reason,
+    consumer: consumer ?? null,
+  });
+  ctx.respond(401, { message }, { 'www-authenticate': `Bearer realm="${conf.realm}"` });
+}
+
+function attach(ctx: RequestContext, consumer: Stored<ConsumerValue>, env: PhaseEnv): void {
+  ctx.consumer = consumer;
+  ctx.plugins = env.state.withConsumer(ctx.resolved, consumer);
+  ctx.upstreamHeaders['x-consumer-username'] = consumer.value.username;
+}
+
+function hide(ctx: RequestContext, conf: RouteConf, from: Source): void {
+  if (from === 'header') {
+    delete ctx.upstreamHeaders[conf.header.toLowerCase()];
+  } else if (from === 'query') {
+    ctx.query.delete(conf.query);
+    ctx.commitQuery();
+  } else {
+    const kept = [...parseCookies(ctx.req.headers.cookie)]
+      .filter(([name]) => name !== conf.cookie)
+      .map(([name, value]) => `${name}=${value}`);
+    if (kept.length === 0) {
+      delete ctx.upstreamHeaders.cookie;
+    } else {
+      ctx.upstreamHeaders.cookie = kept.join('; ');
+    }
+  }
+}
