@@ -9,6 +9,7 @@ import type { AdminKey } from '../shared/config.js';
 import { ApiError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ConfigStore } from '../shared/store/types.js';
+import { maskConsumerSecrets } from '../shared/consumer-secrets.js';
 import { SecretError } from '../shared/secrets.js';
 import type { Keyring } from '../shared/secrets.js';
 import { StoreUnavailableError } from '../shared/store/types.js';
@@ -43,7 +44,8 @@ export function createAdminApp(options: AdminAppOptions): Koa {
     const def = resourceOf(ctx);
     switch (ctx.method) {
       case 'GET':
-        ctx.body = listBody(await crud.list(def), ctx.query);
+      case 'HEAD':
+        ctx.body = listBody(await crud.list(def), ctx.query, viewer(ctx));
         return;
       case 'POST':
         if (!def.allowPost) {
@@ -63,7 +65,8 @@ export function createAdminApp(options: AdminAppOptions): Koa {
     const id = String(ctx.params.id);
     switch (ctx.method) {
       case 'GET':
-        respond(ctx, await crud.get(def, id), 200);
+      case 'HEAD':
+        respond(ctx, redactFor(ctx, await crud.get(def, id)), 200);
         return;
       case 'PUT': {
         const [stored, created] = await crud.put(def, id, await body(ctx));
@@ -135,26 +138,29 @@ const PAGE_SIZE_MIN = 10;
 const PAGE_SIZE_MAX = 500;
 
 /** `{total, list}`, optionally filtered by name, label or uri and paged like APISIX. */
-function listBody(items: StoredObject[], query: Context['query']) {
-  const filtered = items.filter((item) => matchesFilters(item.value, query));
-  const page = positiveInt(query.page, 'page');
-  if (page === undefined) {
+function listBody(items: StoredObject[], query: Context['query'], redact: boolean) {
+  const filtered = items
+    .filter((item) => matchesFilters(item.value, query))
+    .map((item) => (redact ? redactSecrets(item) : item));
+  const page = positiveInt(query.page, 'page', 1, Number.MAX_SAFE_INTEGER);
+  const size = positiveInt(query.page_size, 'page_size', PAGE_SIZE_MIN, PAGE_SIZE_MAX);
+  if (page === undefined && size === undefined) {
     return { total: filtered.length, list: filtered };
   }
-  const requested = positiveInt(query.page_size, 'page_size') ?? PAGE_SIZE_MIN;
-  const size = Math.min(PAGE_SIZE_MAX, Math.max(PAGE_SIZE_MIN, requested));
-  return { total: filtered.length, list: filtered.slice((page - 1) * size, page * size) };
+  const p = page ?? 1;
+  const n = size ?? PAGE_SIZE_MIN;
+  return { total: filtered.length, list: filtered.slice((p - 1) * n, p * n) };
 }
 
-function positiveInt(raw: unknown, name: string): number | undefined {
+function positiveInt(raw: unknown, name: string, min: number, max: number): number | undefined {
   if (raw === undefined) {
     return undefined;
   }
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1) {
+  const n = typeof raw === 'string' && /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) {
     throw new ApiError(
       'SCHEMA_INVALID',
-      `invalid query argument ${name}: expected an integer >= 1`,
+      `invalid query argument ${name}: expected an integer from ${min} to ${max}`,
     );
   }
   return n;
@@ -166,8 +172,11 @@ function matchesFilters(value: unknown, query: Context['query']): boolean {
   if (typeof name === 'string' && !String(v.name ?? '').includes(name)) {
     return false;
   }
-  if (typeof uri === 'string' && !JSON.stringify(v.uris ?? v.uri ?? '').includes(uri)) {
-    return false;
+  if (typeof uri === 'string') {
+    const uris = Array.isArray(v.uris) ? v.uris.map(String) : [String(v.uri ?? '')];
+    if (!uris.some((u) => u.includes(uri))) {
+      return false;
+    }
   }
   if (typeof label === 'string') {
     const [k = '', want] = label.split(':');
@@ -175,6 +184,23 @@ function matchesFilters(value: unknown, query: Context['query']): boolean {
     return want === undefined ? Object.hasOwn(labels, k) : labels[k] === want;
   }
   return true;
+}
+
+function viewer(ctx: Context): boolean {
+  return ctx.state.keyRole === 'viewer';
+}
+
+/** Viewer keys read consumers with their secrets masked. */
+function redactFor(ctx: Context, stored: StoredObject): StoredObject {
+  return viewer(ctx) ? redactSecrets(stored) : stored;
+}
+
+function redactSecrets(stored: StoredObject): StoredObject {
+  const value = stored.value as Record<string, unknown> | null;
+  if (value === null || typeof value !== 'object' || typeof value.plugins !== 'object') {
+    return stored;
+  }
+  return { ...stored, value: maskConsumerSecrets(value) };
 }
 
 async function notFound(ctx: Context): Promise<void> {
@@ -194,6 +220,8 @@ function errorHandler(logger: Logger) {
           path: ctx.path,
           error: err,
         });
+      } else if (apiError.code === 'REQUEST_ABORTED') {
+        logger.info('admin request aborted by the client', { method: ctx.method, path: ctx.path });
       }
       ctx.status = apiError.status;
       ctx.body = { error_msg: apiError.message, error_code: apiError.code };
@@ -209,7 +237,15 @@ function toApiError(err: unknown): ApiError {
     return err;
   }
   if (err instanceof StoreUnavailableError) {
-    return new ApiError('STORE_UNAVAILABLE', `config store unreachable: ${err.message}`);
+    // The cause (addresses, gRPC details) goes to the log, not to the client.
+    return new ApiError('STORE_UNAVAILABLE', 'config store unreachable, try again later');
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'STORE_VALUE_TOO_LARGE') {
+    return new ApiError('OBJECT_TOO_LARGE');
+  }
+  if (code === 'ECONNRESET' || (err as Error | null)?.message === 'aborted') {
+    return new ApiError('REQUEST_ABORTED');
   }
   if (err instanceof SecretError) {
     return new ApiError('SECRET_UNREADABLE', err.message);
@@ -220,6 +256,7 @@ function toApiError(err: unknown): ApiError {
 function requestLog(logger: Logger) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const start = performance.now();
+    const remote = ctx.req.socket?.remoteAddress;
     try {
       await next();
     } finally {
@@ -229,7 +266,7 @@ function requestLog(logger: Logger) {
         status: ctx.status,
         duration_ms: Math.round((performance.now() - start) * 10) / 10,
         key_name: (ctx.state.keyName as string | undefined) ?? null,
-        remote_addr: ctx.req.socket.remoteAddress,
+        remote_addr: remote,
       };
       logger.http('admin request', entry);
     }

@@ -31,19 +31,33 @@ export function matchKey(keys: readonly { key: Buffer; entry: AdminKey }[], give
   return found;
 }
 
+/** The key from the X-API-KEY header, or APISIX's alternatives: `?api_key=` and the `x_api_key` cookie. */
+function presentedKey(ctx: Context): string {
+  const header = ctx.get('x-api-key');
+  if (header !== '') {
+    return header;
+  }
+  const query = ctx.query.api_key;
+  if (typeof query === 'string' && query !== '') {
+    return query;
+  }
+  return ctx.cookies.get('x_api_key') ?? '';
+}
+
 export function adminAuth(keys: readonly AdminKey[], allow: readonly string[]) {
   const allowList = buildAddressList(allow);
   const hashed = keys.map((entry) => ({ key: digest(entry.key), entry }));
 
   return async function checkAccess(ctx: Context, next: Next): Promise<void> {
-    if (!inAddressList(allowList, ctx.req.socket.remoteAddress ?? '')) {
+    if (!inAddressList(allowList, ctx.req.socket?.remoteAddress ?? '')) {
       throw new ApiError('ADMIN_ADDRESS_FORBIDDEN');
     }
-    const entry = matchKey(hashed, ctx.get('x-api-key'));
+    const entry = matchKey(hashed, presentedKey(ctx));
     if (!entry) {
       throw new ApiError('ADMIN_KEY_INVALID');
     }
     ctx.state.keyName = entry.name;
+    ctx.state.keyRole = entry.role;
     if (entry.role === 'viewer' && !READ_METHODS.has(ctx.method)) {
       throw new ApiError('ADMIN_ROLE_FORBIDDEN');
     }

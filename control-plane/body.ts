@@ -25,6 +25,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
     throw new ApiError('BODY_TOO_LARGE', `request body too large: the limit is ${limit} bytes`);
   }
   checkContentType(ctx.get('content-type'));
+  checkEncoding(ctx.get('content-encoding'));
 
   const raw = await readAll(ctx, limit);
   if (raw.length === 0) {
@@ -54,7 +55,19 @@ function checkContentType(header: string): void {
   if (header === '') {
     return;
   }
-  const type = (header.split(';')[0] ?? '').trim().toLowerCase();
+  const [rawType = '', ...params] = header.split(';');
+  const type = rawType.trim().toLowerCase();
+  const charset = params
+    .map((p) => p.trim().toLowerCase())
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ApiError(
+      'CONTENT_TYPE_UNSUPPORTED',
+      `unsupported charset "${charset.slice(0, 40)}": send UTF-8`,
+    );
+  }
   if (JSON_CARRIERS.has(type) || type.endsWith('+json')) {
     return;
   }
@@ -62,6 +75,16 @@ function checkContentType(header: string): void {
     'CONTENT_TYPE_UNSUPPORTED',
     `unsupported content type "${type.slice(0, 100)}": send application/json`,
   );
+}
+
+function checkEncoding(header: string): void {
+  const encoding = header.trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw new ApiError(
+      'CONTENT_TYPE_UNSUPPORTED',
+      `unsupported content encoding "${encoding.slice(0, 40)}": send the body uncompressed`,
+    );
+  }
 }
 
 async function readAll(ctx: Context, limit: number): Promise<Buffer> {

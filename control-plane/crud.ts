@@ -31,6 +31,8 @@ export interface StoredObject {
 const MAX_CAS_ATTEMPTS = 16;
 const LIST_PAGE_SIZE = 500;
 const ID_REGEX = new RegExp(ID_PATTERN);
+/** Consumers are named by username, which APISIX restricts further. */
+const USERNAME_REGEX = /^[a-zA-Z0-9_-]{1,256}$/;
 
 export class Crud {
   readonly #store: ConfigStore;
@@ -318,11 +320,13 @@ export class Crud {
 }
 
 function checkId(def: ResourceDef, id: string): void {
-  if (!ID_REGEX.test(id) || id === '.' || id === '..') {
-    throw new ApiError(
-      'ID_INVALID',
-      `invalid ${def.kind} id "${id.slice(0, 80)}": use 1-64 characters from a-z A-Z 0-9 - _ .`,
-    );
+  const isUsername = def.idField === 'username';
+  const ok = isUsername ? USERNAME_REGEX.test(id) : ID_REGEX.test(id) && id !== '.' && id !== '..';
+  if (!ok) {
+    const rule = isUsername
+      ? '1-256 characters from a-z A-Z 0-9 - _'
+      : '1-64 characters from a-z A-Z 0-9 - _ .';
+    throw new ApiError('ID_INVALID', `invalid ${def.kind} id "${id.slice(0, 80)}": use ${rule}`);
   }
 }
 

@@ -24,6 +24,11 @@ export async function startControlPlane(
   keyring: Keyring,
 ): Promise<ControlPlane> {
   const { keys, generated } = await resolveAdminKeys(config.admin.keys, config.dataDir);
+  if (!keys.some((k) => k.role === 'admin')) {
+    logger.warn('no admin-role key is configured: the Admin API is read-only', {
+      setting: 'TOLLGATE_ADMIN_KEY',
+    });
+  }
   const app = createAdminApp({
     store,
     logger,

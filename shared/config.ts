@@ -453,9 +453,15 @@ function listOf<T>(parse: Parser<T>): Parser<T[]> {
   return (raw) => splitList(raw).map(parse);
 }
 
+/** Splits a list; a value that is set but names nothing is a mistake, not "none". */
 function splitList(raw: unknown): string[] {
   const items = Array.isArray(raw) ? raw.map(String) : String(raw).split(',');
-  return items.map((s) => s.trim()).filter((s) => s !== '');
+  const list = items.map((s) => s.trim()).filter((s) => s !== '');
+  const given = Array.isArray(raw) ? raw.length > 0 : String(raw).trim() !== '';
+  if (given && list.length === 0) {
+    throw new Error(`"${String(raw)}" names nothing`);
+  }
+  return list;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -39,3 +39,8 @@ export function sealConsumer(consumer: Obj, keyring: Keyring): Obj {
 export function openConsumer(consumer: Obj, keyring: Keyring): Obj {
   return mapSecrets(consumer, (v) => keyring.decrypt(v));
 }
+
+/** For readers who may see a consumer but not its secrets. */
+export function maskConsumerSecrets(consumer: Obj): Obj {
+  return mapSecrets(consumer, () => '[redacted]');
+}

@@ -9,7 +9,7 @@
 
 export const ERRORS = {
   ADMIN_KEY_INVALID: { status: 401, message: 'failed to check token' },
-  ADMIN_ROLE_FORBIDDEN: { status: 403, message: 'this key may only read' },
+  ADMIN_ROLE_FORBIDDEN: { status: 401, message: 'invalid method for role viewer' },
   ADMIN_ADDRESS_FORBIDDEN: { status: 403, message: 'client address is not allowed' },
   RESOURCE_UNKNOWN: { status: 404, message: 'unsupported resource type' },
   OBJECT_NOT_FOUND: { status: 404, message: 'Key not found' },
@@ -17,7 +17,9 @@ export const ERRORS = {
   BODY_MISSING: { status: 400, message: 'missing configurations' },
   BODY_INVALID_JSON: { status: 400, message: 'invalid request body' },
   BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
+  REQUEST_ABORTED: { status: 400, message: 'the request was aborted before its body was complete' },
   CONTENT_TYPE_UNSUPPORTED: { status: 415, message: 'unsupported content type' },
+  OBJECT_TOO_LARGE: { status: 413, message: 'the object is too large for the config store' },
   SCHEMA_INVALID: { status: 400, message: 'invalid configuration' },
   ID_INVALID: { status: 400, message: 'invalid id' },
   PROPERTY_FORBIDDEN: { status: 400, message: 'the property is forbidden' },

@@ -31,11 +31,18 @@ function parseNumber(text: string): number | LosslessNumber {
   return isSafeNumber(text) ? Number(text) : new LosslessNumber(text);
 }
 
+function refuseDuplicate({ key }: { key: string }): never {
+  throw new SyntaxError(`duplicate key "${key.slice(0, 64)}"`);
+}
+
+/** Keys that would reach an object's prototype when copied by assignment. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Parses untrusted JSON text; numbers that would lose precision stay exact. */
 export function parseJson(text: string): unknown {
   let value: unknown;
   try {
-    value = parse(text, null, parseNumber);
+    value = parse(text, null, { parseNumber, onDuplicateKey: refuseDuplicate });
   } catch (err) {
     const reason = err instanceof RangeError ? 'nested too deeply' : (err as Error).message;
     throw new JsonInputError(`invalid JSON: ${reason}`);
@@ -56,6 +63,9 @@ function normalize(value: unknown, path: string, depth: number): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
+      if (FORBIDDEN_KEYS.has(k)) {
+        throw new JsonInputError(`invalid JSON: the property name "${k}" is not allowed`);
+      }
       const child = normalize(v, path === '' ? k : `${path}.${k}`, depth + 1);
       const isIdNumber = depth === 0 && ID_FIELDS.has(k) && typeof child === 'number';
       Object.defineProperty(out, k, {
@@ -74,10 +84,17 @@ function normalizeUnsafeNumber(n: LosslessNumber, path: string): string | number
   if (ID_FIELDS.has(path) && /^[0-9]+$/.test(n.value)) {
     return n.value;
   }
+  const rounded = Number(n.value);
+  if (!Number.isFinite(rounded)) {
+    throw new JsonInputError(
+      `invalid configuration: property "${path}" holds ${n.value.slice(0, 40)}, ` +
+        'which is beyond the range of a number',
+    );
+  }
   if (!/^-?[0-9]+$/.test(n.value)) {
     // A decimal fraction or exponent that doubles cannot hold exactly is
     // rounded, as every JSON consumer rounds it.
-    return Number(n.value);
+    return rounded;
   }
   throw new JsonInputError(
     `invalid configuration: property "${path}" holds the integer ${n.value}, ` +

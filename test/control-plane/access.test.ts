@@ -52,8 +52,38 @@ describe('Admin API access and input handling', function () {
       const read = await admin.request('GET', '/apisix/admin/routes', undefined, viewer);
       assert.equal(read.status, 200);
       const write = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, viewer);
-      assert.equal(write.status, 403);
+      assert.equal(write.status, 401, 'APISIX answers a viewer write with 401');
+      assert.equal(write.body.error_code, 'ADMIN_ROLE_FORBIDDEN');
       assert.equal(await store.get('/routes/1'), undefined);
+    });
+
+    it("should accept APISIX's api_key query argument and x_api_key cookie", async function () {
+      const noHeader = { 'x-api-key': '' };
+      const query = await admin.request(
+        'GET',
+        `/apisix/admin/routes?api_key=${ADMIN_KEY}`,
+        undefined,
+        noHeader,
+      );
+      assert.equal(query.status, 200);
+      const cookie = await admin.request('GET', '/apisix/admin/routes', undefined, {
+        ...noHeader,
+        cookie: `x_api_key=${ADMIN_KEY}`,
+      });
+      assert.equal(cookie.status, 200);
+    });
+
+    it('should mask consumer secrets from viewer keys', async function () {
+      await admin.request('PUT', '/apisix/admin/consumers/jack', {
+        plugins: { 'jwt-auth': { key: 'jack-key', secret: 'viewer-must-not-see' } },
+      });
+      const viewer = { 'x-api-key': VIEWER_KEY };
+      const one = await admin.request('GET', '/apisix/admin/consumers/jack', undefined, viewer);
+      assert.equal(one.body.value.plugins['jwt-auth'].secret, '[redacted]');
+      const list = await admin.request('GET', '/apisix/admin/consumers', undefined, viewer);
+      assert.ok(!list.text.includes('viewer-must-not-see'));
+      const asAdmin = await admin.request('GET', '/apisix/admin/consumers/jack');
+      assert.equal(asAdmin.body.value.plugins['jwt-auth'].secret, 'viewer-must-not-see');
     });
 
     it('should answer 403 to a client outside the allow-list', async function () {
@@ -94,6 +124,32 @@ describe('Admin API access and input handling', function () {
       assert.equal(deep.status, 400);
     });
 
+    it('should refuse __proto__ keys, which could smuggle fields past validation', async function () {
+      await admin.request('PUT', '/apisix/admin/routes/1', ROUTE);
+      await expectNothingWritten(async () => {
+        const res = await admin.request(
+          'PATCH',
+          '/apisix/admin/routes/1',
+          '{"uri":null,"__proto__":{"uri":"/y"}}',
+        );
+        assert.equal(res.status, 400);
+        assert.match(res.body.error_msg, /__proto__/);
+      });
+      assert.equal((await admin.request('GET', '/apisix/admin/routes/1')).body.value.uri, '/a');
+    });
+
+    it('should refuse numbers beyond the range of a double instead of storing null', async function () {
+      await expectNothingWritten(async () => {
+        const res = await admin.request(
+          'PUT',
+          '/apisix/admin/routes/1',
+          '{"uri":"/a","priority":1e400,"upstream":{"nodes":{"127.0.0.1:1":1}}}',
+        );
+        assert.equal(res.status, 400);
+        assert.match(res.body.error_msg, /"priority" holds 1e400/);
+      });
+    });
+
     it('should answer 400 for a missing body', async function () {
       const res = await admin.request('PUT', '/apisix/admin/routes/1');
       assert.equal(res.status, 400);
@@ -126,6 +182,67 @@ describe('Admin API access and input handling', function () {
       } finally {
         await small.close();
       }
+    });
+
+    it('should answer 413 in JSON for a chunked body over the limit', async function () {
+      const small = await startAdmin(store, { maxBodyBytes: 2048 });
+      try {
+        const { request } = await import('node:http');
+        const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request(`${small.url}/apisix/admin/routes/1`, {
+            method: 'PUT',
+            headers: { 'x-api-key': ADMIN_KEY, 'transfer-encoding': 'chunked' },
+          });
+          req.on('response', (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('error', reject);
+          for (let i = 0; i < 4; i++) {
+            req.write('x'.repeat(1024));
+          }
+          req.end();
+        });
+        assert.equal(answer.status, 413);
+        assert.equal(JSON.parse(answer.body).error_code, 'BODY_TOO_LARGE');
+        const logged = small.logLines().find((l) => l.message === 'admin request');
+        assert.equal(logged?.status, 413);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('should refuse compressed bodies and charsets other than UTF-8 with 415', async function () {
+      const gz = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, {
+        'content-encoding': 'gzip',
+      });
+      assert.equal(gz.status, 415);
+      const utf16 = await admin.request('PUT', '/apisix/admin/routes/1', ROUTE, {
+        'content-type': 'application/json; charset=utf-16',
+      });
+      assert.equal(utf16.status, 415);
+    });
+
+    it('should check page and page_size strictly and filter uri by value', async function () {
+      await admin.request('PUT', '/apisix/admin/routes/1', ROUTE);
+      for (const q of ['page=0x1', 'page=0', 'page=1e3', 'page_size=1', 'page_size=501']) {
+        const res = await admin.request('GET', `/apisix/admin/routes?${q}`);
+        assert.equal(res.status, 400, q);
+      }
+      const sizeOnly = await admin.request('GET', '/apisix/admin/routes?page_size=10');
+      assert.equal(sizeOnly.body.list.length, 1);
+      const quote = await admin.request('GET', '/apisix/admin/routes?uri=%22');
+      assert.equal(quote.body.total, 0);
+      const byUri = await admin.request('GET', '/apisix/admin/routes?uri=/a');
+      assert.equal(byUri.body.total, 1);
+    });
+
+    it('should answer HEAD like GET, without a body', async function () {
+      await admin.request('PUT', '/apisix/admin/routes/1', ROUTE);
+      const res = await admin.request('HEAD', '/apisix/admin/routes/1');
+      assert.equal(res.status, 200);
+      assert.equal(res.text, '');
     });
 
     it('should answer 404 for an unknown resource and 405 for an unknown method', async function () {
@@ -175,6 +292,7 @@ describe('Admin API access and input handling', function () {
         const res = await admin.request('GET', '/apisix/admin/routes/1');
         assert.equal(res.status, 503);
         assert.match(res.body.error_msg, /config store unreachable/);
+        assert.ok(!res.text.includes('127.0.0.1'), 'the store address stays in the log');
         assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
         const write = await admin.request('PUT', '/apisix/admin/routes/2', ROUTE);
         assert.equal(write.status, 503);

@@ -161,6 +161,12 @@ describe('Admin API validation', function () {
       /additional properties forbidden, found "header"/,
     ],
     ['a bad username', '/consumers/a%20b', { plugins: {} }, /invalid consumer id/],
+    [
+      'a username with a dot',
+      '/consumers/a.b',
+      { plugins: {} },
+      /use 1-256 characters from a-z A-Z 0-9 - _$/,
+    ],
     ['a plugin config without plugins', '/plugin_configs/1', {}, /property "plugins" is required/],
     [
       'an id with a slash-free but invalid character',

@@ -87,6 +87,17 @@ describe('loadConfig', function () {
     ['a prefix with a trailing slash', { TOLLGATE_ETCD_PREFIX: '/apisix/' }, /ETCD_PREFIX/],
     ['a short admin key', { TOLLGATE_ADMIN_KEY: 'short' }, /ADMIN_KEY: the key must be 16/],
     ['a bad CIDR', { TOLLGATE_ADMIN_ALLOW: '10.0.0.0/40' }, /TOLLGATE_ADMIN_ALLOW/],
+    [
+      'an allow-list that names nothing',
+      { TOLLGATE_ADMIN_ALLOW: ',' },
+      /ADMIN_ALLOW.*names nothing/,
+    ],
+    ['endpoints that name nothing', { TOLLGATE_ETCD_ENDPOINTS: ' , ' }, /ENDPOINTS.*names nothing/],
+    [
+      'a keyring key of the wrong size',
+      { TOLLGATE_KEYRING: 'k:AAAA' },
+      /TOLLGATE_KEYRING.*32 bytes/,
+    ],
     ['an unknown log level', { TOLLGATE_LOG_LEVEL: 'loud' }, /LOG_LEVEL.*expected one of/],
   ];
   for (const [what, env, message] of bad) {
