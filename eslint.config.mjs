@@ -19,4 +19,9 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'bin/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
+  {
+    files: ['examples/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    rules: { 'no-console': 'off' },
+  },
 );
