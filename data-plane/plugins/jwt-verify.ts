@@ -12,6 +12,8 @@ import type { KeyObject } from 'node:crypto';
 type Obj = Record<string, unknown>;
 
 export interface DecodedJwt {
+  /** The token as received. */
+  raw: string;
   header: Obj;
   payload: Obj;
   /** `header.payload`, the bytes the signature covers. */
@@ -42,7 +44,13 @@ export function decodeJwt(token: string): DecodedJwt | undefined {
   if (!header || !payload || typeof header.alg !== 'string') {
     return undefined;
   }
-  return { header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
+  return {
+    raw: token,
+    header,
+    payload,
+    signingInput: `${h}.${p}`,
+    signature: Buffer.from(s, 'base64url'),
+  };
 }
 
 function decodeJson(part: string): Obj | undefined {
@@ -61,14 +69,39 @@ type Verifier = (input: string, signature: Buffer) => boolean;
 // Key material per credential object: a consumer change brings a new object.
 const verifiers = new WeakMap<JwtCredential, Verifier>();
 
+/**
+ * Tokens whose asymmetric signature already verified, with the credential
+ * object they verified under. A consumer change replaces that object, so the
+ * entry no longer matches and the token is verified afresh. Claims are
+ * checked on every request regardless; only the signature work is saved.
+ * HMAC tokens are not cached: recomputing an HMAC costs less than keeping
+ * the cache (docs/benchmarks.md).
+ */
+const verified = new Map<string, JwtCredential>();
+const VERIFIED_MAX = 10_000;
+
 /** Checks the signature with the consumer's own algorithm and key only. */
 export function verifySignature(jwt: DecodedJwt, credential: JwtCredential): boolean {
+  if (verified.get(jwt.raw) === credential) {
+    return true;
+  }
   let check = verifiers.get(credential);
   if (!check) {
     check = buildVerifier(credential);
     verifiers.set(credential, check);
   }
-  return check(jwt.signingInput, jwt.signature);
+  if (!check(jwt.signingInput, jwt.signature)) {
+    return false;
+  }
+  if (credential.algorithm === undefined || credential.algorithm.startsWith('HS')) {
+    return true;
+  }
+  if (verified.size >= VERIFIED_MAX) {
+    // Oldest first: Map keeps insertion order.
+    verified.delete(verified.keys().next().value as string);
+  }
+  verified.set(jwt.raw, credential);
+  return true;
 }
 
 function buildVerifier(c: JwtCredential): Verifier {
