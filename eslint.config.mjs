@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'bin/**/*.ts'],
+    files: ['test/**/*.ts', 'bin/**/*.ts', 'bench/**/*.ts', 'data-plane/**/bench-*.ts'],
     rules: { 'no-console': 'off' },
   },
   {
