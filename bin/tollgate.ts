@@ -4,6 +4,7 @@
  * `tollgate control-plane` or `tollgate data-plane`.
  */
 import { startControlPlane } from '../control-plane/server.js';
+import { startStatusListener } from '../control-plane/status.js';
 import type { ControlPlane } from '../control-plane/server.js';
 import { ConfigError, loadConfig } from '../shared/config.js';
 import type { Config } from '../shared/config.js';
@@ -37,9 +38,13 @@ async function main(argv: string[]): Promise<void> {
     mode === 'all'
       ? await startDataPlane(config, store, logger, { statusListener: true, keyring, role: mode })
       : undefined;
+  // In one process the data plane's status listener covers both planes.
+  const status = gateway ? undefined : await startStatusListener(store, config.status.listen);
   announce(admin, config, mode as Mode);
   stopOnSignals(logger, async () => {
     await gateway?.close();
+    status?.close();
+    status?.closeAllConnections();
     await admin.close();
     await store.close();
   });
