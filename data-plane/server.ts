@@ -3,6 +3,7 @@
  * (unless a cluster primary owns it) the status listener.
  */
 import { createServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 import type { Config, ListenAddress } from '../shared/config.js';
@@ -59,7 +60,6 @@ export async function startDataPlane(
   );
   server.timeout = config.gateway.idleTimeoutMs;
   server.on('upgrade', gateway.handleUpgrade);
-  await bind(server, config.gateway.listen);
 
   let draining = false;
   const status = options.statusListener
@@ -68,6 +68,10 @@ export async function startDataPlane(
   if (status) {
     await bind(status, config.status.listen);
   }
+  // A node without its config would answer 404 to everything: until the
+  // first full sync, connections are refused and clients try another node.
+  await sync.whenReady();
+  await bind(server, config.gateway.listen);
   const port = portOf(server);
   logger.info('gateway listening', { host: config.gateway.listen.host, port });
 
@@ -78,7 +82,17 @@ export async function startDataPlane(
     close: async (drainMs = config.gateway.drainMs) => {
       draining = true;
       tracker.draining = true;
-      server.close();
+      // Connections the kernel completed but Node has not accepted yet are
+      // reset when the listener closes; one turn of the event loop accepts
+      // them first, which leaves only a window of microseconds.
+      await new Promise((resolve) => setImmediate(resolve));
+      // Stop accepting, but leave open connections alone for now: http's own
+      // close() would also drop connections accepted a moment ago whose
+      // first request is still on its way.
+      Reflect.apply(NetServer.prototype.close, server, []);
+      await sleep(Math.min(drainMs, FIRST_REQUEST_GRACE_MS));
+      // Answers from here on say `Connection: close`; idle keep-alive
+      // connections can go now.
       server.closeIdleConnections();
       await tracker.idle(drainMs);
       server.closeAllConnections();
@@ -89,6 +103,13 @@ export async function startDataPlane(
       await sync.stop();
     },
   };
+}
+
+/** How long a connection accepted just before shutdown has to send its request. */
+const FIRST_REQUEST_GRACE_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Counts requests in flight so shutdown can wait for them. */
