@@ -54,6 +54,9 @@ export interface Config {
     endpoints: string[];
     prefix: string;
     timeoutMs: number;
+    username?: string;
+    password?: string;
+    tls: { caFile?: string; certFile?: string; keyFile?: string };
   };
   dataDir: string;
   /** Keys that encrypt secrets at rest; the first encrypts, all decrypt. */
@@ -150,6 +153,11 @@ const SETTINGS = {
     3000,
     integerIn(100, 60_000),
   ),
+  etcdUsername: setting('etcd.username', 'TOLLGATE_ETCD_USERNAME', '', String),
+  etcdPassword: setting('etcd.password', 'TOLLGATE_ETCD_PASSWORD', '', String),
+  etcdCaFile: setting('etcd.tls.ca_file', 'TOLLGATE_ETCD_CA_FILE', '', readableFile),
+  etcdCertFile: setting('etcd.tls.cert_file', 'TOLLGATE_ETCD_CERT_FILE', '', readableFile),
+  etcdKeyFile: setting('etcd.tls.key_file', 'TOLLGATE_ETCD_KEY_FILE', '', readableFile),
   dataDir: setting('data_dir', 'TOLLGATE_DATA_DIR', 'data', nonEmptyString),
   keyring: setting('secrets.keyring', 'TOLLGATE_KEYRING', [], parseKeyring),
   logLevel: setting('log.level', 'TOLLGATE_LOG_LEVEL', 'http', oneOf(LOG_LEVELS)),
@@ -201,16 +209,35 @@ export function loadConfig(options: LoadOptions = {}): Config {
       format: read(SETTINGS.accessLogFormat),
       path: read(SETTINGS.accessLogPath),
     },
-    etcd: {
-      endpoints: read(SETTINGS.etcdEndpoints),
-      prefix: read(SETTINGS.etcdPrefix),
-      timeoutMs: read(SETTINGS.etcdTimeoutMs),
-    },
+    etcd: readEtcd(read),
     dataDir: read(SETTINGS.dataDir),
     keyring: read(SETTINGS.keyring),
     log: { level: read(SETTINGS.logLevel) },
   };
   return deepFreeze(config);
+}
+
+function readEtcd(read: <T>(s: Setting<T>) => T): Config['etcd'] {
+  const optional = (value: string) => (value === '' ? undefined : value);
+  const etcd: Config['etcd'] = {
+    endpoints: read(SETTINGS.etcdEndpoints),
+    prefix: read(SETTINGS.etcdPrefix),
+    timeoutMs: read(SETTINGS.etcdTimeoutMs),
+    username: optional(read(SETTINGS.etcdUsername)),
+    password: optional(read(SETTINGS.etcdPassword)),
+    tls: {
+      caFile: optional(read(SETTINGS.etcdCaFile)),
+      certFile: optional(read(SETTINGS.etcdCertFile)),
+      keyFile: optional(read(SETTINGS.etcdKeyFile)),
+    },
+  };
+  if ((etcd.username === undefined) !== (etcd.password === undefined)) {
+    throw new ConfigError('invalid setting etcd.username/etcd.password: set both or neither');
+  }
+  if ((etcd.tls.certFile === undefined) !== (etcd.tls.keyFile === undefined)) {
+    throw new ConfigError('invalid setting etcd.tls.cert_file/key_file: set both or neither');
+  }
+  return etcd;
 }
 
 /** Environment variables this module reads, for documentation and deploy checks. */
@@ -405,6 +432,20 @@ function parsePrefix(raw: unknown): string {
     );
   }
   return text;
+}
+
+/** A path that must be readable now, so a typo stops start-up instead of the first connection. */
+function readableFile(raw: unknown): string {
+  const path = String(raw);
+  if (path === '') {
+    return path;
+  }
+  try {
+    readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return path;
 }
 
 function nonEmptyString(raw: unknown): string {
