@@ -40,6 +40,10 @@ async function main(argv: string[]): Promise<void> {
       : undefined;
   // In one process the data plane's status listener covers both planes.
   const status = gateway ? undefined : await startStatusListener(store, config.status.listen);
+  if (status) {
+    const { port } = status.address() as { port: number };
+    logger.info('status listening', { host: config.status.listen.host, port });
+  }
   announce(admin, config, mode as Mode);
   stopOnSignals(logger, async () => {
     await gateway?.close();

@@ -70,7 +70,7 @@ export class Crud {
     const value = checkBody(def, body, id);
     const key = objectKey(def.name, id);
 
-    return this.#queue.run(key, () =>
+    return this.#queue.run(queueKey(def, key), () =>
       this.#casLoop(def, key, async (current) => {
         const next = { ...value };
         const now = this.#now();
@@ -128,7 +128,7 @@ export class Crud {
     }
     const key = objectKey(def.name, id);
 
-    const [stored] = await this.#queue.run(key, () =>
+    const [stored] = await this.#queue.run(queueKey(def, key), () =>
       this.#casLoop(def, key, async (current) => {
         if (!current) {
           throw new ApiError('OBJECT_NOT_FOUND');
@@ -154,7 +154,7 @@ export class Crud {
     checkId(def, id);
     const key = objectKey(def.name, id);
 
-    return this.#queue.run(key, async () => {
+    return this.#queue.run(queueKey(def, key), async () => {
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         const current = await this.#store.get(key);
         if (!current) {
@@ -317,6 +317,15 @@ export class Crud {
   #wrapWritten(key: string, value: Obj, created: number, modified: number): StoredObject {
     return { key: this.#store.prefix + key, value, createdIndex: created, modifiedIndex: modified };
   }
+}
+
+/**
+ * Writers of one object queue behind each other. Consumer writes all share
+ * one queue, because each checks that no other consumer holds its
+ * credential key, and two such checks must not interleave.
+ */
+function queueKey(def: ResourceDef, key: string): string {
+  return def.name === 'consumers' ? '/consumers/' : key;
 }
 
 function checkId(def: ResourceDef, id: string): void {

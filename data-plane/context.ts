@@ -55,13 +55,6 @@ export class RequestContext {
     return this.#query;
   }
 
-  /** Writes the upstream query back after a plugin changed `query`. */
-  commitQuery(): void {
-    if (this.#query) {
-      this.upstreamQuery = this.#query.toString();
-    }
-  }
-
   /** Answers the client directly; later phases and the proxy are skipped. */
   respond(status: number, body: string | object, headers: Record<string, string> = {}): void {
     if (this.responded || this.res.headersSent) {

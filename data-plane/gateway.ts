@@ -18,7 +18,7 @@ import { normalizeTarget } from './router/path.js';
 import type { ResolvedRoute } from './state.js';
 import type { ConfigSync } from './sync.js';
 import { RequestVars } from './vars.js';
-import { proxyUpgrade, responseForUpgrade } from './websocket.js';
+import { hasBody, proxyUpgrade, responseForUpgrade } from './websocket.js';
 
 /** Published once per request that matched a route; subscribers log it. */
 export const requestEnd = channel('tollgate:request:end');
@@ -80,8 +80,10 @@ export class Gateway {
     const startedAt = performance.now();
     const bytesAtStart = req.socket.bytesWritten;
     const target = normalizeTarget(req.url ?? '');
-    if ('error' in target) {
-      sendJson(res, 400, { error_msg: `bad request: ${target.error}` });
+    const bad = 'error' in target ? target.error : checkFraming(req);
+    if (bad !== undefined || 'error' in target) {
+      const status = req.httpVersionMajor === 1 ? 400 : 505;
+      sendJson(res, status, { error_msg: `bad request: ${bad ?? 'malformed'}` });
       const info = { path: '-', clientIp: req.socket.remoteAddress ?? '' };
       this.#publish(req, res, info, startedAt, bytesAtStart);
       return;
@@ -94,7 +96,7 @@ export class Gateway {
     const match = state.router.match({
       path: target.path,
       method: req.method ?? 'GET',
-      host: req.headers.host ?? '',
+      host: (req.headers.host ?? '').replace(/\.(?=:\d+$|$)/, ''),
       remoteAddr: client.ip,
       getVar: (name) => vars.get(name),
     });
@@ -116,7 +118,7 @@ export class Gateway {
       headers,
     );
     try {
-      if (upgrade) {
+      if (upgrade && resolved.enableWebsocket) {
         await this.#serveUpgrade(ctx, upgrade);
       } else {
         await this.#serve(ctx, resolved, vars);
@@ -127,8 +129,8 @@ export class Gateway {
   }
 
   async #serveUpgrade(ctx: RequestContext, upgrade: Upgrade): Promise<void> {
-    if (!ctx.resolved.enableWebsocket) {
-      ctx.respond(400, { error_msg: 'websocket is not enabled on this route' });
+    if (hasBody(ctx)) {
+      ctx.respond(400, { error_msg: 'an upgrade request may not carry a body' });
       return;
     }
     if (await this.#runPhases(ctx)) {
@@ -228,6 +230,30 @@ export class Gateway {
       res.once('close', publish);
     }
   }
+}
+
+/**
+ * What the HTTP parser lets through but a proxy must not: another HTTP
+ * version than 1.x, HTTP/1.1 without Host, and more than one Host header
+ * (which one would a backend believe?).
+ */
+function checkFraming(req: IncomingMessage): string | undefined {
+  if (req.httpVersionMajor !== 1) {
+    return `HTTP/${req.httpVersion} is not supported`;
+  }
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.length === 4 && req.rawHeaders[i]?.toLowerCase() === 'host') {
+      hosts++;
+    }
+  }
+  if (hosts > 1) {
+    return 'more than one Host header';
+  }
+  if (hosts === 0 && req.httpVersionMinor === 1) {
+    return 'HTTP/1.1 request without Host';
+  }
+  return undefined;
 }
 
 async function runPhase(ctx: RequestContext, phase: 'rewrite' | 'access', env: PhaseEnv) {

@@ -19,7 +19,7 @@ import type { UpstreamRuntime } from './state.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** APISIX's default upstream timeouts, in seconds. */
-const DEFAULT_TIMEOUT = { connect: 60, send: 60, read: 60 };
+export const DEFAULT_TIMEOUT = { connect: 60, send: 60, read: 60 };
 
 export class UpstreamError extends Error {
   constructor(
@@ -37,6 +37,10 @@ export function upstreamErrorStatus(err: unknown): number {
     return err.kind === 'timeout' ? 504 : err.kind === 'no-node' ? 503 : 502;
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code?.startsWith('HPE_')) {
+    // The upstream sent something that is not valid HTTP.
+    return 502;
+  }
   switch (code) {
     case 'ETIMEDOUT':
     case 'ESOCKETTIMEDOUT':
@@ -48,8 +52,6 @@ export function upstreamErrorStatus(err: unknown): number {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EPIPE':
-    case 'HPE_INVALID_CONSTANT':
-    case 'HPE_INVALID_HEADER_TOKEN':
       return 502;
     default:
       return 500;
@@ -173,18 +175,45 @@ function attemptNode(
       clearTimeout(connectTimer);
       relayResponse(ctx, proxyRes, resolve, reject);
     });
+    proxyReq.on('upgrade', (_res, socket) => {
+      // 101 to a request that asked for no upgrade: nothing sane to relay.
+      socket.destroy();
+      fail(new UpstreamError('reset', `upstream ${node.id} switched protocols unasked`));
+    });
   });
 }
 
-/** Streams the client body upstream once a connection stands, so failed connects can retry. */
+/**
+ * Streams the client body upstream once a connection stands, so failed
+ * connects can retry. A client that asked to be told before sending its body
+ * (`Expect: 100-continue`) is told only now, after routing and plugins.
+ */
 function sendBody(ctx: RequestContext, proxyReq: ClientRequest): void {
   if (ctx.req.readableEnded) {
     proxyReq.end();
     return;
   }
+  if (/100-continue/i.test(ctx.req.headers.expect ?? '')) {
+    ctx.res.writeContinue();
+  }
   ctx.req.pipe(proxyReq);
-  ctx.req.on('aborted', () => proxyReq.destroy());
+  // A client that breaks off (or sends a malformed body) must not leave the
+  // upstream request waiting for the rest until its read timeout.
+  const abortIfIncomplete = () => {
+    if (!ctx.req.complete) {
+      ctx.status = CLIENT_CLOSED;
+      proxyReq.destroy();
+    }
+  };
+  if (ctx.req.destroyed) {
+    abortIfIncomplete();
+  } else {
+    ctx.req.once('close', abortIfIncomplete);
+  }
 }
+
+/** Logged when the client went away before its request was complete (nginx's 499). */
+const CLIENT_CLOSED = 499;
 
 function relayResponse(
   ctx: RequestContext,

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http';
 import { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 import type { Config, ListenAddress } from '../shared/config.js';
@@ -60,6 +61,12 @@ export async function startDataPlane(
   );
   server.timeout = config.gateway.idleTimeoutMs;
   server.on('upgrade', gateway.handleUpgrade);
+  // Without this Node answers `100 Continue` at once, before routing and
+  // auth; the proxy sends it when it is ready for the body.
+  server.on('checkContinue', tracker.wrap(gateway.handle));
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
 
   let draining = false;
   const status = options.statusListener
@@ -67,6 +74,7 @@ export async function startDataPlane(
     : undefined;
   if (status) {
     await bind(status, config.status.listen);
+    logger.info('status listening', { host: config.status.listen.host, port: portOf(status) });
   }
   // A node without its config would answer 404 to everything: until the
   // first full sync, connections are refused and clients try another node.

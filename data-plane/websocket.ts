@@ -9,6 +9,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 
 import type { RequestContext } from './context.js';
+import { endToEndHeaders } from './headers.js';
+import { DEFAULT_TIMEOUT } from './proxy.js';
 
 /** A response object writing to the raw socket, so plugins can answer the handshake. */
 export function responseForUpgrade(req: IncomingMessage, socket: Duplex): ServerResponse {
@@ -17,6 +19,14 @@ export function responseForUpgrade(req: IncomingMessage, socket: Duplex): Server
   res.shouldKeepAlive = false;
   res.on('finish', () => socket.end());
   return res;
+}
+
+/** An upgrade request carrying a body cannot be forwarded: the body is not read before the 101. */
+export function hasBody(ctx: RequestContext): boolean {
+  const length = ctx.req.headers['content-length'];
+  return (
+    (length !== undefined && length !== '0') || ctx.req.headers['transfer-encoding'] !== undefined
+  );
 }
 
 /** Connects to one upstream node and splices the two sockets after its 101 answer. */
@@ -63,14 +73,30 @@ export function proxyUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer):
     socket.on('close', () => proxySocket.destroy());
     proxySocket.on('close', () => socket.destroy());
   });
+  // Until the upstream answers the handshake, the route's timeouts apply.
+  const timeout = {
+    ...DEFAULT_TIMEOUT,
+    ...ctx.resolved.route.value.timeout,
+    ...upstream.value.timeout,
+  };
+  const timer = setTimeout(
+    () => {
+      proxyReq.destroy();
+      ctx.respond(504, { error_msg: 'gateway timeout: the upstream did not answer in time' });
+    },
+    (timeout.connect + timeout.read) * 1000,
+  );
+  proxyReq.on('upgrade', () => clearTimeout(timer));
   proxyReq.on('response', (proxyRes) => {
     // The upstream declined to upgrade: relay its answer and close.
+    clearTimeout(timer);
     ctx.status = proxyRes.statusCode ?? 502;
-    ctx.res.writeHead(ctx.status, proxyRes.headers);
+    ctx.res.writeHead(ctx.status, endToEndHeaders(proxyRes.headers));
     proxyRes.pipe(ctx.res);
   });
-  proxyReq.on('error', () =>
-    ctx.respond(502, { error_msg: 'bad gateway: the upstream could not be reached' }),
-  );
+  proxyReq.on('error', () => {
+    clearTimeout(timer);
+    ctx.respond(502, { error_msg: 'bad gateway: the upstream could not be reached' });
+  });
   proxyReq.end();
 }

@@ -148,12 +148,26 @@ function attach(ctx: RequestContext, consumer: Stored<ConsumerValue>, env: Phase
   ctx.upstreamHeaders['x-consumer-username'] = consumer.value.username;
 }
 
+/** Removes one argument from a raw query string, leaving every other byte as sent. */
+function withoutQueryArg(query: string, name: string): string {
+  return query
+    .split('&')
+    .filter((part) => {
+      const raw = part.split('=')[0] ?? '';
+      try {
+        return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name;
+      } catch {
+        return true;
+      }
+    })
+    .join('&');
+}
+
 function hide(ctx: RequestContext, conf: RouteConf, from: Source): void {
   if (from === 'header') {
     delete ctx.upstreamHeaders[conf.header.toLowerCase()];
   } else if (from === 'query') {
-    ctx.query.delete(conf.query);
-    ctx.commitQuery();
+    ctx.upstreamQuery = withoutQueryArg(ctx.upstreamQuery, conf.query);
   } else {
     const kept = [...parseCookies(ctx.req.headers.cookie)]
       .filter(([name]) => name !== conf.cookie)

@@ -41,7 +41,13 @@ export function decodeJwt(token: string): DecodedJwt | undefined {
   const [h = '', p = '', s = ''] = parts;
   const header = decodeJson(h);
   const payload = decodeJson(p);
-  if (!header || !payload || typeof header.alg !== 'string') {
+  // No extension is understood here, so a token that marks one critical is refused.
+  if (!header || !payload || typeof header.alg !== 'string' || header.crit !== undefined) {
+    return undefined;
+  }
+  const signature = Buffer.from(s, 'base64url');
+  // One token, one spelling: unused trailing bits must be zero.
+  if (signature.toString('base64url') !== s) {
     return undefined;
   }
   return {
@@ -49,7 +55,7 @@ export function decodeJwt(token: string): DecodedJwt | undefined {
     header,
     payload,
     signingInput: `${h}.${p}`,
-    signature: Buffer.from(s, 'base64url'),
+    signature,
   };
 }
 

@@ -18,6 +18,7 @@ export const TARGET_ERRORS = {
   NOT_ORIGIN_FORM: 'request target must start with "/"',
   BAD_ESCAPE: 'malformed percent-escape in path',
   BACKSLASH: 'backslash in path',
+  NUL: 'encoded NUL in path',
 } as const;
 
 const SLASH = 0x2f;
@@ -106,6 +107,10 @@ export function canonicalSegment(segment: string): string | { error: string } {
       const byte = hexByte(segment, i + 1);
       if (byte < 0) {
         return { error: TARGET_ERRORS.BAD_ESCAPE };
+      }
+      if (byte === 0) {
+        // Upstreams written in C would end the path here.
+        return { error: TARGET_ERRORS.NUL };
       }
       out += isUnreserved(byte) ? String.fromCharCode(byte) : escape(byte);
       i += 2;

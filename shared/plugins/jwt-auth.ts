@@ -1,4 +1,15 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
 import type { PluginDescriptor } from './types.js';
+
+function readsAs(parse: () => unknown): boolean {
+  try {
+    parse();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export const ASYMMETRIC_ALGORITHMS = [
@@ -78,6 +89,15 @@ export const jwtAuth: PluginDescriptor = {
     const isHmac = (HMAC_ALGORITHMS as readonly string[]).includes(algorithm);
     if (!isHmac && conf.public_key === undefined) {
       return `property "public_key" is required when "algorithm" is ${algorithm}`;
+    }
+    if (!isHmac && !readsAs(() => createPublicKey(String(conf.public_key)))) {
+      return 'property "public_key" is not a PEM public key';
+    }
+    if (
+      conf.private_key !== undefined &&
+      !readsAs(() => createPrivateKey(String(conf.private_key)))
+    ) {
+      return 'property "private_key" is not a PEM private key';
     }
     if (conf.base64_secret === true && typeof conf.secret === 'string') {
       const ok = /^[A-Za-z0-9+/_-]+={0,2}$/.test(conf.secret);

@@ -13,7 +13,7 @@ import { closedPort, startUpgradeEcho, startUpstream } from '../helpers/upstream
 import type { TestUpstream } from '../helpers/upstream.js';
 
 /** Sends raw bytes and returns the raw answer (or '' when the server just closes). */
-function raw(port: number, text: string): Promise<string> {
+function raw(port: number, text: string, waitMs = 500): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let out = '';
@@ -21,7 +21,7 @@ function raw(port: number, text: string): Promise<string> {
     socket.on('close', () => resolve(out));
     socket.on('error', () => resolve(out));
     socket.write(text);
-    setTimeout(() => socket.end(), 500);
+    setTimeout(() => socket.end(), waitMs);
   });
 }
 
@@ -329,20 +329,145 @@ describe('data plane gateway', function () {
       try {
         await put('/routes/ws', { uri: '/ws', enable_websocket: true, upstream: upstreamOf(echo) });
         await put('/routes/plain', { uri: '/plain', upstream: upstreamOf(echo) });
-        const handshake = (path: string) =>
-          `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+        const handshake = (path: string, extra = '') =>
+          `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
 
         const answer = await raw(node.port, handshake('/ws') + 'ping-through');
         assert.match(answer, /^HTTP\/1\.1 101/);
         assert.match(answer, /ping-through$/);
         assert.equal(echo.seen[0]?.headers['x-forwarded-for'], '127.0.0.1');
 
-        const refused = await raw(node.port, handshake('/plain'));
-        assert.match(refused, /^HTTP\/1\.1 400/);
-        assert.match(refused, /websocket is not enabled/);
+        // Without enable_websocket the request goes upstream as plain HTTP,
+        // its Upgrade dropped, as APISIX does; this upstream answers 426.
+        const plain = await raw(node.port, handshake('/plain'));
+        assert.match(plain, /^HTTP\/1\.1 426/);
+        assert.equal(echo.seen.length, 1, 'no second upgrade reached the upstream');
+
+        const withBody = await raw(node.port, handshake('/ws', 'Content-Length: 5\r\n') + 'hello');
+        assert.match(withBody, /^HTTP\/1\.1 400/);
       } finally {
         await echo.close();
       }
+    });
+
+    it('should answer 504 when the upstream never answers the handshake', async function () {
+      const { createServer } = await import('node:net');
+      const silent = createServer(() => undefined);
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const port = (silent.address() as { port: number }).port;
+      try {
+        await put('/routes/ws', {
+          uri: '/ws',
+          enable_websocket: true,
+          upstream: {
+            nodes: { [`127.0.0.1:${port}`]: 1 },
+            timeout: { connect: 0.2, send: 0.2, read: 0.3 },
+          },
+        });
+        const answer = await raw(
+          node.port,
+          'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+          2000,
+        );
+        assert.match(answer, /^HTTP\/1\.1 504/);
+      } finally {
+        silent.close();
+      }
+    });
+  });
+
+  describe('hostile clients and upstreams', function () {
+    /** A loopback server that answers every connection with these bytes. */
+    async function rawUpstream(answer: string) {
+      const { createServer } = await import('node:net');
+      const server = createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => socket.end(answer));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      return { node: `127.0.0.1:${port}`, close: () => server.close() };
+    }
+
+    it('should answer 502 to a malformed upstream answer, and to a 101 nobody asked for', async function () {
+      const answers = [
+        'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+        'HTTP/1.1 2000 Odd\r\nContent-Length: 0\r\n\r\n',
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n',
+        'nonsense\r\n\r\n',
+      ];
+      for (const answer of answers) {
+        const bad = await rawUpstream(answer);
+        try {
+          await put('/routes/1', { uri: '/bad', upstream: { nodes: { [bad.node]: 1 } } });
+          const res = await node.request('/bad');
+          assert.equal(res.status, 502, JSON.stringify(answer));
+        } finally {
+          bad.close();
+        }
+      }
+    });
+
+    it('should leave no upstream request open when the client body turns out malformed', async function () {
+      await put('/routes/1', { uri: '/sink', upstream: upstreamOf(up[0]!) });
+      const bad = 'POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n';
+      // With and without a pause, so the upstream request is both already
+      // on its way and not yet sent when the bad chunk arrives.
+      await raw(node.port, `${bad}5\r\nhello\r\nZZ\r\n`);
+      const { connect: tcp } = await import('node:net');
+      const socket = tcp(node.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(`${bad}5\r\nhello\r\n`);
+      await eventually(async () => up[0]!.open() === 1, 2000);
+      socket.write('ZZ\r\n');
+      await eventually(async () => up[0]!.open() === 0, 2000);
+      assert.ok(up[0]!.aborted() >= 1);
+      socket.destroy();
+    });
+
+    const framing: [string, string, RegExp][] = [
+      ['two Host headers', 'GET /ip HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', /^HTTP\/1\.1 400/],
+      ['HTTP/1.1 without Host', 'GET /ip HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400/],
+      [
+        'an encoded NUL in the path',
+        'GET /ip%00.txt HTTP/1.1\r\nHost: a\r\n\r\n',
+        /^HTTP\/1\.1 400/,
+      ],
+      ['CONNECT', 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: a\r\n\r\n', /^HTTP\/1\.1 405/],
+    ];
+    for (const [what, request, expected] of framing) {
+      it(`should refuse ${what}`, async function () {
+        await put('/routes/1', { uri: '/ip', upstream: upstreamOf(up[0]!) });
+        const before = up[0]!.seen.length;
+        assert.match(await raw(node.port, request), expected);
+        assert.equal(up[0]!.seen.length, before);
+      });
+    }
+
+    it('should send 100 Continue only after routing and auth have passed', async function () {
+      await put('/routes/1', {
+        uri: '/sink',
+        plugins: { 'jwt-auth': {} },
+        upstream: upstreamOf(up[0]!),
+      });
+      const refused = await raw(
+        node.port,
+        'POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+      );
+      assert.match(refused, /^HTTP\/1\.1 401/);
+      await put('/routes/2', { uri: '/open-sink', upstream: { nodes: { [up[0]!.node]: 1 } } });
+      const accepted = await raw(
+        node.port,
+        'POST /open-sink HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello',
+      );
+      assert.match(accepted, /^HTTP\/1\.1 100 Continue/);
+      assert.match(accepted, /HTTP\/1\.1 200/);
+    });
+
+    it('should match a host written with a trailing dot', async function () {
+      await put('/routes/1', { uri: '/ip', host: 'api.example.com', upstream: upstreamOf(up[0]!) });
+      const res = await node.request('/ip', { headers: { host: 'api.example.com.' } });
+      assert.equal(res.status, 200);
     });
   });
 

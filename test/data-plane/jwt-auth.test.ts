@@ -177,6 +177,33 @@ describe('jwt-auth', function () {
       assert.equal(ok.status, 200);
     });
 
+    it('should refuse tokens with critical extensions or a second spelling of the signature', async function () {
+      const crit = await new SignJWT({ key: 'jack-key' })
+        .setProtectedHeader({ alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1 } as never)
+        .sign(Buffer.from(SECRET))
+        .catch(() => undefined);
+      if (crit !== undefined) {
+        await refused({ authorization: crit }, 'JWT token invalid');
+      }
+      const handmade = `${Buffer.from('{"alg":"HS256","crit":["b64"]}').toString('base64url')}.${Buffer.from('{"key":"jack-key"}').toString('base64url')}.AAAA`;
+      await refused({ authorization: handmade }, 'JWT token invalid');
+
+      const token = await hs({ key: 'jack-key' });
+      const sig = token.split('.')[2] ?? '';
+      // HS256 signatures are 32 bytes: 43 characters whose last one carries 2 unused bits.
+      const last = sig.at(-1) ?? 'A';
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const twin = alphabet[alphabet.indexOf(last) ^ 1] ?? last;
+      const respelled = `${token.slice(0, -1)}${twin}`;
+      assert.equal(
+        Buffer.from(respelled.split('.')[2] ?? '', 'base64url').equals(
+          Buffer.from(sig, 'base64url'),
+        ),
+        true,
+      );
+      await refused({ authorization: respelled }, 'JWT token invalid');
+    });
+
     it('should put the configured realm in WWW-Authenticate', async function () {
       await put('/routes/1', route({ realm: 'tollgate' }));
       const res = await node.request('/ip');
@@ -224,8 +251,8 @@ describe('jwt-auth', function () {
       const token = await hs({ key: 'jack-key' });
       const byHeader = await node.request('/ip', { headers: { authorization: token } });
       assert.equal(byHeader.body.headers.authorization, undefined);
-      const byQuery = await node.request(`/ip?a=1&jwt=${token}`);
-      assert.equal(byQuery.body.url, '/ip?a=1');
+      const byQuery = await node.request(`/ip?a=1&jwt=${token}&c&d=%7e`);
+      assert.equal(byQuery.body.url, '/ip?a=1&c&d=%7e', 'the other arguments pass as sent');
       const byCookie = await node.request('/ip', { headers: { cookie: `a=1; jwt=${token}` } });
       assert.equal(byCookie.body.headers.cookie, 'a=1');
     });
@@ -308,6 +335,26 @@ describe('jwt-auth', function () {
         async () =>
           (await node.request('/ip', { headers: { authorization: fresh } })).status === 401,
       );
+    });
+
+    it('should refuse a public key that is not one, when the consumer is written', async function () {
+      const res = await admin.request('PUT', '/apisix/admin/consumers/bad', {
+        plugins: { 'jwt-auth': { key: 'bad-key', algorithm: 'RS256', public_key: 'x' } },
+      });
+      assert.equal(res.status, 400);
+      assert.match(res.body.error_msg, /"public_key" is not a PEM public key/);
+    });
+
+    it('should let only one of several concurrent writers take a key', async function () {
+      const replies = await Promise.all(
+        [1, 2, 3, 4, 5].map((i) =>
+          admin.request('PUT', `/apisix/admin/consumers/race${i}`, {
+            plugins: { 'jwt-auth': { key: 'race-key', secret: `secret-${i}` } },
+          }),
+        ),
+      );
+      const statuses = replies.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [201, 409, 409, 409, 409]);
     });
 
     it('should refuse a second consumer with the same key', async function () {

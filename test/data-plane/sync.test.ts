@@ -12,7 +12,7 @@ import { eventually, startNode } from '../helpers/data-plane.js';
 import type { TestNode } from '../helpers/data-plane.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import type { TcpProxy } from '../helpers/tcp-proxy.js';
-import { startUpstream } from '../helpers/upstream.js';
+import { closedPort, startUpstream } from '../helpers/upstream.js';
 import type { TestUpstream } from '../helpers/upstream.js';
 
 describe('data plane config sync', function () {
@@ -49,9 +49,9 @@ describe('data plane config sync', function () {
   });
 
   /** A node whose etcd connection goes through the cuttable proxy. */
-  async function node(): Promise<TestNode> {
+  async function node(env: Record<string, string> = {}): Promise<TestNode> {
     const store = createEtcdStore({ endpoints: [proxy.url], prefix, timeoutMs: 1000 });
-    const n = await startNode(store);
+    const n = await startNode(store, env);
     cleanup.push(async () => {
       await n.close(0);
       await store.close();
@@ -93,18 +93,28 @@ describe('data plane config sync', function () {
     assert.equal(publicHealth.status, 404, 'health endpoints stay off the public port');
   });
 
-  it('should not be ready before the first full sync', async function () {
+  it('should not be ready, nor take traffic, before the first full sync', async function () {
     proxy.cut();
-    const n = await node();
-    const notReady = await got(`${n.statusUrl}/readyz`, { throwHttpErrors: false });
-    assert.equal(notReady.statusCode, 503);
-    const live = await got(`${n.statusUrl}/healthz`, { throwHttpErrors: false });
-    assert.equal(live.statusCode, 200);
+    const [statusPort, port] = [await closedPort(), await closedPort()];
+    const starting = node({
+      TOLLGATE_STATUS_LISTEN: `127.0.0.1:${statusPort}`,
+      TOLLGATE_GATEWAY_LISTEN: `127.0.0.1:${port}`,
+    });
+    const status = (path: string) =>
+      got(`http://127.0.0.1:${statusPort}${path}`, { throwHttpErrors: false, retry: { limit: 0 } });
+    await eventually(
+      async () => (await status('/healthz').catch(() => undefined))?.statusCode === 200,
+    );
+    assert.equal((await status('/readyz')).statusCode, 503);
+    await assert.rejects(
+      got(`http://127.0.0.1:${port}/x`, { retry: { limit: 0 } }),
+      /ECONNREFUSED/,
+    );
 
     proxy.restore();
-    await n.sync.whenReady();
-    const ready = await got(`${n.statusUrl}/readyz`, { throwHttpErrors: false });
-    assert.equal(ready.statusCode, 200);
+    const n = await starting;
+    assert.equal((await status('/readyz')).statusCode, 200);
+    assert.equal((await n.request('/nothing-here')).status, 404);
   });
 
   it('should keep serving while the store is unreachable and converge when it returns', async function () {

@@ -18,13 +18,26 @@ export interface TestUpstream {
   port: number;
   node: string;
   seen: Seen[];
+  /** Requests whose client (the gateway) went away before sending the whole body. */
+  aborted(): number;
+  /** Requests received and not yet closed. */
+  open(): number;
   close(): Promise<void>;
 }
 
 export async function startUpstream(name: string): Promise<TestUpstream> {
   const seen: Seen[] = [];
+  let aborted = 0;
+  let open = 0;
   const server: Server = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    open++;
+    res.once('close', () => open--);
+    req.once('close', () => {
+      if (!req.complete) {
+        aborted++;
+      }
+    });
     const url = req.url ?? '/';
     const delay = /^\/delay\/(\d+)/.exec(url);
     const bytes = /^\/bytes\/(\d+)/.exec(url);
@@ -65,6 +78,8 @@ export async function startUpstream(name: string): Promise<TestUpstream> {
     port,
     node: `127.0.0.1:${port}`,
     seen,
+    aborted: () => aborted,
+    open: () => open,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
@@ -132,6 +147,8 @@ export async function startUpgradeEcho(): Promise<TestUpstream> {
     port,
     node: `127.0.0.1:${port}`,
     seen,
+    aborted: () => 0,
+    open: () => 0,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
