@@ -292,6 +292,14 @@ function checkVars(vars: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A quantified group that itself contains a quantifier, such as `(a+)+` or
+ * `(\w*)*`: the classic shape of a pattern whose matching time explodes on
+ * a near-miss. Regexes run on every request in the data plane's one thread.
+ */
+// Limitation: a heuristic; alternations like `(a|a)*` can also backtrack badly.
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
+
 function checkVarRule(rule: unknown): string | undefined {
   if (!Array.isArray(rule) || rule.length < 3 || rule.length > 4) {
     return 'expected [variable, operator, value] or [variable, "!", operator, value]';
@@ -313,6 +321,9 @@ function checkVarRule(rule: unknown): string | undefined {
       new RegExp(String(operand), op === '~*' ? 'i' : '');
     } catch {
       return `invalid regular expression ${JSON.stringify(operand)}`;
+    }
+    if (NESTED_QUANTIFIER.test(String(operand))) {
+      return `the regular expression ${JSON.stringify(operand)} repeats a repeated group, which can take exponential time`;
     }
   }
   return undefined;
