@@ -106,6 +106,12 @@ describe('Admin API validation', function () {
       /invalid regular expression/,
     ],
     [
+      'a vars regex with nested quantifiers',
+      '/routes/1',
+      { uri: '/a', vars: [['http_x', '~~', '^(a+)+$']], upstream: UPSTREAM },
+      /can take exponential time/,
+    ],
+    [
       'an upstream without nodes',
       '/upstreams/1',
       { type: 'roundrobin' },
