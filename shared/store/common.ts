@@ -1,7 +1,10 @@
 /**
- * Helpers both store backends share: option and key checks, the key order
- * etcd uses, and calling watch handlers.
+ * Helpers both store backends share: option, key and value checks, the key
+ * order etcd uses, and calling watch handlers.
  */
+
+/** A UTF-16 code unit of a surrogate pair that has no partner. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Checks the `prefix` option: empty, or absolute without a trailing slash. */
 export function checkPrefix(prefix: string): string {
@@ -9,7 +12,7 @@ export function checkPrefix(prefix: string): string {
     throw new TypeError(`prefix must be empty or start and not end with "/", got "${prefix}"`);
   }
 
-  return prefix;
+  return checkWellFormed('prefix', prefix);
 }
 
 /** Store keys are relative to the prefix and always start with `/`. */
@@ -18,7 +21,34 @@ export function checkKey(key: string): string {
     throw new TypeError(`store key must start with "/", got "${key}"`);
   }
 
-  return key;
+  return checkWellFormed('store key', key);
+}
+
+/**
+ * Refuses text with a lone surrogate. etcd stores UTF-8, where a lone
+ * surrogate has no form: it would turn into U+FFFD, so two keys could become
+ * one and a value could change silently. JSON.stringify never produces one.
+ */
+export function checkWellFormed(name: string, text: string): string {
+  if (LONE_SURROGATE.test(text)) {
+    throw new TypeError(`${name} must be well-formed Unicode (it has a lone surrogate)`);
+  }
+
+  return text;
+}
+
+/** The UTF-8 size of a key and its value: what a store's size limits count. */
+export function entryBytes(key: string, value: string): number {
+  return Buffer.byteLength(key) + Buffer.byteLength(value);
+}
+
+/** Checks a size or count option: a positive safe integer. */
+export function checkPositiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`${name} must be a positive integer, got ${value}`);
+  }
+
+  return value;
 }
 
 /**

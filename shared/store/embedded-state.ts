@@ -2,10 +2,14 @@
  * The embedded store's data in memory: every key's versions since the last
  * compaction (MVCC, so a listing can read one revision across pages) and the
  * changes in revision order for watches. Keys here are full keys (prefix
- * included). Nothing in this module touches the disk.
+ * included). It also counts the bytes of current values and of old versions,
+ * so the store can bound both. Nothing in this module touches the disk.
  */
 
 import { compareKeys } from './common.js';
+
+/** Memory a version takes beyond its key and value, counted in the byte budgets. */
+const VERSION_OVERHEAD = 128; // bytes
 
 /** One version of a key; a `null` value marks the deletion that ended it. */
 export interface Version {
@@ -33,6 +37,16 @@ export interface RangeResult {
   more: boolean;
 }
 
+/**
+ * A version that is no longer current (or a tombstone), its size, and the
+ * lowest compaction revision that drops it. Versions become old in revision
+ * order, so a list of these stays sorted by `dropAt`.
+ */
+interface OldVersion {
+  readonly dropAt: number;
+  readonly bytes: number;
+}
+
 export class MvccState {
   /** A fresh store is at revision 1 like etcd, so the first write makes revision 2. */
   revision = 1;
@@ -42,6 +56,10 @@ export class MvccState {
   #keys: string[] = [];
   /** Changes of the revisions from `#changes[0]` up to `revision`, without gaps. */
   #changes: Change[] = [];
+  /** The old versions still kept, sorted by `dropAt`. */
+  #old: OldVersion[] = [];
+  #oldBytes = 0;
+  #liveBytes = 0;
 
   static fromSnapshot(snapshot: StateSnapshot): MvccState {
     const state = new MvccState();
@@ -49,14 +67,21 @@ export class MvccState {
     state.compactRevision = snapshot.compactRevision;
 
     for (const [key, rows] of snapshot.keys) {
-      const history = rows.map(([modRevision, createRevision, version, value]) => ({
+      const rowVersions = rows.map(([modRevision, createRevision, version, value]) => ({
         modRevision,
         createRevision,
         version,
         value,
       }));
+      // Snapshots of older releases may hold a version compaction no longer keeps.
+      const history = keptFrom(rowVersions, snapshot.compactRevision);
+      if (history.length === 0) {
+        continue;
+      }
+
       state.#histories.set(key, history);
       state.#keys.push(key);
+      state.#count(key, history);
       for (const version of history) {
         if (version.modRevision >= snapshot.compactRevision) {
           state.#changes.push({ key, version });
@@ -66,8 +91,39 @@ export class MvccState {
 
     state.#keys.sort(compareKeys);
     state.#changes.sort((a, b) => a.version.modRevision - b.version.modRevision);
+    state.#old.sort((a, b) => a.dropAt - b.dropAt);
     state.#checkChanges();
     return state;
+  }
+
+  /** Bytes of the current keys and values (see `versionBytes`). */
+  get liveBytes(): number {
+    return this.#liveBytes;
+  }
+
+  /** Bytes of the old versions kept (see `versionBytes`). */
+  get oldBytes(): number {
+    return this.#oldBytes;
+  }
+
+  /**
+   * The lowest compaction revision after which at most `budget` bytes of old
+   * versions remain. It never passes the current revision, so the tombstone
+   * of a delete just made may stay over the budget until the next write.
+   */
+  compactionFor(budget: number): number {
+    let excess = this.#oldBytes - budget;
+    let revision = this.compactRevision;
+
+    for (const old of this.#old) {
+      if (excess <= 0) {
+        break;
+      }
+      excess -= old.bytes;
+      revision = Math.max(revision, old.dropAt);
+    }
+
+    return Math.min(revision, this.revision);
   }
 
   toSnapshot(): StateSnapshot {
@@ -121,12 +177,18 @@ export class MvccState {
 
   put(key: string, value: string): Change {
     const previous = this.get(key);
+    const revision = this.revision + 1;
     const version: Version = {
-      modRevision: this.revision + 1,
-      createRevision: previous?.createRevision ?? this.revision + 1,
+      modRevision: revision,
+      createRevision: previous?.createRevision ?? revision,
       version: (previous?.version ?? 0) + 1,
       value,
     };
+
+    if (previous !== undefined) {
+      this.#retire(key, previous, revision);
+    }
+    this.#liveBytes += versionBytes(key, version.value);
     return this.#append(key, version);
   }
 
@@ -137,7 +199,10 @@ export class MvccState {
       throw new Error(`cannot delete "${key}": it does not exist`);
     }
 
-    const tombstone = { ...previous, modRevision: this.revision + 1, value: null };
+    const revision = this.revision + 1;
+    const tombstone = { ...previous, modRevision: revision, value: null };
+    this.#retire(key, previous, revision);
+    this.#addOld(revision + 1, versionBytes(key, tombstone.value));
     return this.#append(key, tombstone);
   }
 
@@ -155,11 +220,26 @@ export class MvccState {
     const dropCount = first === undefined ? 0 : Math.max(0, revision - first.version.modRevision);
     const dropped = this.#changes.splice(0, dropCount);
 
-    for (const key of new Set(dropped.map((change) => change.key))) {
+    // The key written at `revision` itself may hold a version no read needs now.
+    const keys = new Set(dropped.map((change) => change.key));
+    const kept = this.changeAt(revision);
+    if (kept !== undefined) {
+      keys.add(kept.key);
+    }
+    for (const key of keys) {
       this.#prune(key, revision);
     }
 
     this.compactRevision = revision;
+    let count = 0;
+    for (const old of this.#old) {
+      if (old.dropAt > revision) {
+        break;
+      }
+      this.#oldBytes -= old.bytes;
+      count += 1;
+    }
+    this.#old.splice(0, count);
   }
 
   #append(key: string, version: Version): Change {
@@ -177,18 +257,34 @@ export class MvccState {
     return change;
   }
 
-  /** Keeps the versions from `revision` on, plus the live one in force at it. */
+  /** A version stopped being current at `revision`. */
+  #retire(key: string, version: Version, revision: number): void {
+    const bytes = versionBytes(key, version.value);
+    this.#liveBytes -= bytes;
+    this.#addOld(revision, bytes);
+  }
+
+  #addOld(dropAt: number, bytes: number): void {
+    this.#old.push({ dropAt, bytes });
+    this.#oldBytes += bytes;
+  }
+
+  /** Counts the bytes of a history loaded from a snapshot (see `#retire`). */
+  #count(key: string, history: Version[]): void {
+    history.forEach((version, i) => {
+      const next = history[i + 1];
+      if (version.value === null) {
+        this.#addOld(version.modRevision + 1, versionBytes(key, version.value));
+      } else if (next !== undefined) {
+        this.#addOld(next.modRevision, versionBytes(key, version.value));
+      } else {
+        this.#liveBytes += versionBytes(key, version.value);
+      }
+    });
+  }
+
   #prune(key: string, revision: number): void {
-    const history = this.#histories.get(key) ?? [];
-    let firstKept = history.findIndex((version) => version.modRevision >= revision);
-    firstKept = firstKept === -1 ? history.length : firstKept;
-
-    const base = history[firstKept - 1];
-    const kept = history.slice(firstKept);
-    if (base !== undefined && base.value !== null) {
-      kept.unshift(base);
-    }
-
+    const kept = keptFrom(this.#histories.get(key) ?? [], revision);
     if (kept.length > 0) {
       this.#histories.set(key, kept);
       return;
@@ -222,6 +318,33 @@ export class MvccState {
       throw new Error('snapshot is inconsistent: its changes do not cover every revision');
     }
   }
+}
+
+/**
+ * What compaction at `revision` keeps of a history: the versions from
+ * `revision` on, plus the live one in force at it when none starts there.
+ * A version is dropped exactly when its `OldVersion.dropAt` is reached.
+ */
+function keptFrom(history: Version[], revision: number): Version[] {
+  let firstKept = history.findIndex((version) => version.modRevision >= revision);
+  firstKept = firstKept === -1 ? history.length : firstKept;
+
+  const kept = history.slice(firstKept);
+  const base = history[firstKept - 1];
+  const needed = (kept[0]?.modRevision ?? Infinity) > revision;
+  if (base !== undefined && base.value !== null && needed) {
+    kept.unshift(base);
+  }
+  return kept;
+}
+
+/**
+ * What a version of `key` counts against the byte budgets: its key and value
+ * in UTF-8 plus an overhead, so that many tiny keys are bounded too.
+ */
+export function versionBytes(key: string, value: string | null): number {
+  const valueBytes = value === null ? 0 : Buffer.byteLength(value);
+  return Buffer.byteLength(key) + valueBytes + VERSION_OVERHEAD;
 }
 
 /** The newest version at or before `revision` (histories are sorted by revision). */

@@ -5,12 +5,21 @@
  * and each resolves only once its log record is on disk.
  */
 
-import { checkKey, checkKeyPrefix, checkPrefix, checkRevision, compareKeys } from './common.js';
+import {
+  checkKey,
+  checkKeyPrefix,
+  checkPositiveInteger,
+  checkPrefix,
+  checkRevision,
+  checkWellFormed,
+  compareKeys,
+  entryBytes,
+} from './common.js';
 import { DataDirLock } from './embedded-lock.js';
 import type { LogRecord } from './embedded-log.js';
 import { ensureDataDir, WriteAheadLog } from './embedded-log.js';
 import type { Change, Version } from './embedded-state.js';
-import { MvccState } from './embedded-state.js';
+import { MvccState, versionBytes } from './embedded-state.js';
 import { EmbeddedWatch } from './embedded-watch.js';
 import type {
   CasResult,
@@ -23,7 +32,7 @@ import type {
   WatchHandlers,
   WriteResult,
 } from './types.js';
-import { StoreCompactedError } from './types.js';
+import { StoreCompactedError, StoreFullError, StoreValueTooLargeError } from './types.js';
 
 export interface EmbeddedStoreOptions {
   /** Directory holding the store's files; created (mode 0700) when missing. */
@@ -32,17 +41,40 @@ export interface EmbeddedStoreOptions {
   prefix: string;
   /** Revisions of history kept for reads at a revision and for watches. */
   historyLimit?: number;
+  /**
+   * Bytes of old versions (values no longer current, and tombstones) kept as
+   * history, each counting its key, value and some overhead; the oldest
+   * history is compacted away to stay within it.
+   */
+  historyBytes?: number;
+  /** Largest key plus value one write may store, in UTF-8 bytes (as etcd's request limit). */
+  maxValueBytes?: number;
+  /**
+   * Most bytes of current keys and values the store holds, as etcd's quota;
+   * each key counts some memory overhead too.
+   */
+  quotaBytes?: number;
 }
 
-const DEFAULT_HISTORY_LIMIT = 10_000; // revisions
+type Limits = Required<Omit<EmbeddedStoreOptions, 'dataDir' | 'prefix'>>;
+
+const MiB = 1024 * 1024;
+const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  historyLimit: 1_000, // revisions
+  historyBytes: 64 * MiB, // bytes of old versions
+  maxValueBytes: 1 * MiB, // bytes of one key and its value
+  quotaBytes: 128 * MiB, // bytes of current keys and values
+});
+/**
+ * Most quotaBytes + historyBytes: a snapshot is one JSON text, which V8 caps
+ * at about 512 Mi characters, and escaping can double a value's length.
+ */
+const MAX_STATE_BYTES = 256 * MiB;
 const SNAPSHOT_EVERY = 1_000; // log records
 
 export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<ConfigStore> {
   const prefix = checkPrefix(options.prefix);
-  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
-  if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
-    throw new TypeError(`historyLimit must be a positive integer, got ${historyLimit}`);
-  }
+  const limits = checkLimits(options);
 
   await ensureDataDir(options.dataDir);
   const lock = await DataDirLock.acquire(options.dataDir);
@@ -51,12 +83,21 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     try {
       const snapshot = loaded.snapshot;
       const state = snapshot ? MvccState.fromSnapshot(snapshot.state) : new MvccState();
+      // Takes effect when the limits were lowered since the snapshot was written.
+      const compacted = state.compactRevision;
+      compactToLimits(state, limits);
+      const oversized = state.compactRevision !== compacted;
       for (const record of loaded.records) {
-        applyRecord(state, record, historyLimit);
+        applyRecord(state, record, limits);
       }
 
       const seq = loaded.records.at(-1)?.seq ?? snapshot?.seq ?? 0;
-      return new EmbeddedStore({ prefix, historyLimit, state, log, lock, seq });
+      const store = new EmbeddedStore({ prefix, limits, state, log, lock, seq });
+      if (oversized) {
+        // Otherwise the larger snapshot would stay until the log outgrew it.
+        await store.snapshotNow().catch(() => undefined);
+      }
+      return store;
     } catch (error) {
       await log.close();
       throw error;
@@ -67,12 +108,20 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
   }
 }
 
+function checkLimits(options: EmbeddedStoreOptions): Limits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const name of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+    limits[name] = checkPositiveInteger(name, options[name] ?? DEFAULT_LIMITS[name]);
+  }
+
+  if (limits.quotaBytes + limits.historyBytes > MAX_STATE_BYTES) {
+    throw new TypeError(`quotaBytes plus historyBytes must be at most ${MAX_STATE_BYTES}`);
+  }
+  return Object.freeze(limits);
+}
+
 /** Applies one log record, live or on replay, so both reach the same state. */
-function applyRecord(
-  state: MvccState,
-  record: LogRecord,
-  historyLimit: number,
-): Change | undefined {
+function applyRecord(state: MvccState, record: LogRecord, limits: Limits): Change | undefined {
   if (record.op === 'compact') {
     state.compact(record.revision);
     return undefined;
@@ -84,17 +133,28 @@ function applyRecord(
 
   const change =
     record.op === 'put' ? state.put(record.key, record.value) : state.delete(record.key);
-
-  // Compacting from the revision alone means replay compacts the same way.
-  if (state.revision - state.compactRevision > historyLimit) {
-    state.compact(state.revision - historyLimit);
-  }
+  compactToLimits(state, limits);
   return change;
+}
+
+/**
+ * Drops the oldest history beyond the revision and byte limits. The choice
+ * depends on the state alone, which the log determines, so replay compacts
+ * the same way as the writes did.
+ */
+function compactToLimits(state: MvccState, limits: Limits): void {
+  const byRevisions = state.revision - limits.historyLimit;
+  const byBytes = state.compactionFor(limits.historyBytes);
+  const target = Math.max(byRevisions, byBytes);
+
+  if (target > state.compactRevision) {
+    state.compact(target);
+  }
 }
 
 interface StoreParts {
   prefix: string;
-  historyLimit: number;
+  limits: Limits;
   state: MvccState;
   log: WriteAheadLog;
   lock: DataDirLock;
@@ -104,25 +164,29 @@ interface StoreParts {
 class EmbeddedStore implements ConfigStore {
   readonly kind = 'embedded';
   readonly prefix: string;
-  readonly #historyLimit: number;
+  readonly #limits: Limits;
   readonly #state: MvccState;
   readonly #log: WriteAheadLog;
   readonly #lock: DataDirLock;
   readonly #watches = new Set<EmbeddedWatch>();
   #seq: number;
   #tail: Promise<unknown> = Promise.resolve();
+  /** The log size, in records and in bytes, that calls for the next snapshot. */
   #snapshotAt = SNAPSHOT_EVERY;
+  #snapshotAtBytes: number;
+  #snapshotQueued = false;
   #closed = false;
   /** The error of a failed log append; no write is accepted after one. */
   #failure: unknown;
 
   constructor(parts: StoreParts) {
     this.prefix = parts.prefix;
-    this.#historyLimit = parts.historyLimit;
+    this.#limits = parts.limits;
     this.#state = parts.state;
     this.#log = parts.log;
     this.#lock = parts.lock;
     this.#seq = parts.seq;
+    this.#snapshotAtBytes = this.#logBytesBudget();
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -154,13 +218,14 @@ class EmbeddedStore implements ConfigStore {
     return this.#state.revision;
   }
 
-  put(key: string, value: string): Promise<WriteResult> {
-    const fullKey = this.prefix + checkKey(key);
+  // The writes are async so that a bad argument rejects rather than throws.
+  async put(key: string, value: string): Promise<WriteResult> {
+    const fullKey = this.#checkEntry(key, value);
     return this.#write(async () => ({ revision: await this.#commitPut(fullKey, value) }));
   }
 
-  create(key: string, value: string): Promise<CasResult> {
-    const fullKey = this.prefix + checkKey(key);
+  async create(key: string, value: string): Promise<CasResult> {
+    const fullKey = this.#checkEntry(key, value);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
       if (current !== undefined) {
@@ -171,8 +236,9 @@ class EmbeddedStore implements ConfigStore {
     });
   }
 
-  compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
-    const fullKey = this.prefix + checkKey(key);
+  async compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+    const fullKey = this.#checkEntry(key, value);
+    checkRevision('expectedModRevision', expectedModRevision);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
       // Like etcd, a missing key compares as modRevision 0.
@@ -184,7 +250,7 @@ class EmbeddedStore implements ConfigStore {
     });
   }
 
-  delete(key: string): Promise<DeleteResult> {
+  async delete(key: string): Promise<DeleteResult> {
     const fullKey = this.prefix + checkKey(key);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
@@ -197,8 +263,9 @@ class EmbeddedStore implements ConfigStore {
     });
   }
 
-  compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
+  async compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
     const fullKey = this.prefix + checkKey(key);
+    checkRevision('expectedModRevision', expectedModRevision);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
       if ((current?.modRevision ?? 0) !== expectedModRevision) {
@@ -216,6 +283,7 @@ class EmbeddedStore implements ConfigStore {
   async watch(keyPrefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
     this.#checkOpen();
     const fullPrefix = this.prefix + checkKeyPrefix(keyPrefix);
+    checkRevision('fromRevision', fromRevision);
     const start = fromRevision > 0 ? fromRevision : this.#state.revision + 1;
 
     const watch = new EmbeddedWatch({
@@ -232,7 +300,7 @@ class EmbeddedStore implements ConfigStore {
     return { cancel: async () => watch.cancel() };
   }
 
-  compact(revision: number): Promise<void> {
+  async compact(revision: number): Promise<void> {
     checkRevision('revision', revision);
     return this.#write(async () => {
       if (revision <= this.#state.compactRevision) {
@@ -244,6 +312,11 @@ class EmbeddedStore implements ConfigStore {
 
       await this.#commit({ seq: this.#seq + 1, op: 'compact', revision });
     });
+  }
+
+  /** Rewrites the snapshot now, even when no write was logged since the last one. */
+  snapshotNow(): Promise<void> {
+    return this.#enqueue(() => this.#snapshot(true));
   }
 
   async close(): Promise<void> {
@@ -270,6 +343,17 @@ class EmbeddedStore implements ConfigStore {
   }
 
   async #commitPut(fullKey: string, value: string): Promise<number> {
+    const current = this.#state.get(fullKey);
+    const freed = current === undefined ? 0 : versionBytes(fullKey, current.value);
+    const added = versionBytes(fullKey, value);
+    // A write that does not grow the data passes, so a full store can shrink values.
+    const { quotaBytes } = this.#limits;
+    if (added > freed && this.#state.liveBytes - freed + added > quotaBytes) {
+      throw new StoreFullError(
+        `the store is full (quota ${quotaBytes} bytes); delete keys to make room`,
+      );
+    }
+
     const revision = this.#state.revision + 1;
     await this.#commit({ seq: this.#seq + 1, op: 'put', revision, key: fullKey, value });
     return revision;
@@ -291,31 +375,48 @@ class EmbeddedStore implements ConfigStore {
     }
 
     this.#seq = record.seq;
-    applyRecord(this.#state, record, this.#historyLimit);
+    applyRecord(this.#state, record, this.#limits);
     for (const watch of this.#watches) {
       watch.schedule();
     }
 
-    if (this.#log.records >= this.#snapshotAt) {
+    const due = this.#log.records >= this.#snapshotAt || this.#log.bytes >= this.#snapshotAtBytes;
+    if (due && !this.#snapshotQueued) {
       // Queued behind this write rather than awaited, so the writer need not wait for it.
-      void this.#enqueue(() => this.#snapshot()).catch(() => undefined);
+      this.#snapshotQueued = true;
+      void this.#enqueue(() => {
+        this.#snapshotQueued = false;
+        return this.#snapshot();
+      }).catch(() => undefined);
     }
   }
 
-  async #snapshot(): Promise<void> {
-    if (this.#log.records === 0 || this.#failure !== undefined) {
+  async #snapshot(force = false): Promise<void> {
+    if ((this.#log.records === 0 && !force) || this.#failure !== undefined) {
       return;
     }
 
     try {
       await this.#log.writeSnapshot({ format: 1, seq: this.#seq, state: this.#state.toSnapshot() });
       this.#snapshotAt = SNAPSHOT_EVERY;
+      this.#snapshotAtBytes = this.#logBytesBudget();
     } catch (error) {
       // Limitation: a failing snapshot is only retried after as many records
-      // again, and nothing reports it; the log keeps every write meanwhile.
+      // or bytes again, and nothing reports it; the log keeps every write
+      // meanwhile, and one over 2 GiB cannot be read back on open.
       this.#snapshotAt = this.#log.records + SNAPSHOT_EVERY;
+      this.#snapshotAtBytes = this.#log.bytes + this.#logBytesBudget();
       throw error;
     }
+  }
+
+  /**
+   * The log grows to the history budget or the snapshot's size, whichever is
+   * larger: the files stay within about twice the state, and rewriting the
+   * snapshot costs at most about one byte per byte logged.
+   */
+  #logBytesBudget(): number {
+    return Math.max(this.#limits.historyBytes, this.#log.snapshotBytes);
   }
 
   #write<T>(operation: () => Promise<T>): Promise<T> {
@@ -337,6 +438,18 @@ class EmbeddedStore implements ConfigStore {
     const run = this.#tail.then(task);
     this.#tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Checks a key and value to write; returns the full key. */
+  #checkEntry(key: string, value: string): string {
+    const fullKey = this.prefix + checkKey(key);
+    checkWellFormed('value', value);
+
+    const { maxValueBytes } = this.#limits;
+    if (entryBytes(fullKey, value) > maxValueBytes) {
+      throw new StoreValueTooLargeError(maxValueBytes);
+    }
+    return fullKey;
   }
 
   #readRevision(requested: number): number {

@@ -4,9 +4,15 @@
  * can skip events still in flight; this watch rewrites the resume revision
  * to the one after the last event it delivered, so a reconnect neither loses
  * nor repeats events.
+ *
+ * The watch asks etcd to fragment large responses: catching up on history
+ * of large values would otherwise make one response larger than a gRPC
+ * message may be, fail the shared watch stream and retry it forever.
+ * Limitation: etcd 3.4 sends history it read before it announced the watch
+ * unfragmented, so such a catch-up past `maxResponseBytes` still fails.
  */
 
-import type { Etcd3, IEvent, IWatchResponse, Watcher } from 'etcd3';
+import type { Etcd3, IEvent, IWatchCreateRequest, IWatchResponse, Watcher } from 'etcd3';
 
 import { callHandler, withTimeout } from './common.js';
 import type { WatchEvent, WatchHandlers } from './types.js';
@@ -42,6 +48,9 @@ export class EtcdWatch {
   /** etcd ended the watch itself, so there is nothing to detach. */
   #canceledByServer = false;
   #detached: Promise<void> | undefined;
+  /** The events of a revision that a fragmented response has not finished yet. */
+  #partial: WatchEvent[] = [];
+  #partialRevision = 0;
 
   private constructor(options: EtcdWatchOptions) {
     this.#options = options;
@@ -51,11 +60,17 @@ export class EtcdWatch {
     });
 
     const builder = options.client.watch().prefix(options.fullPrefix);
+    // etcd3 has no builder call for this field and may send the request
+    // before the watcher is returned, so it goes on the builder's request.
+    (builder as unknown as { request: IWatchCreateRequest }).request.fragment = true;
     this.#watcher = builder.startRevision(String(options.next)).watcher();
     this.#watcher
       .on('connecting', () => {
         // etcd3 sends this very request object to etcd right after this event.
         this.#watcher.request.start_revision = String(this.#next);
+        this.#watcher.request.fragment = true;
+        // etcd sends an unfinished revision again in full from #next.
+        this.#partial = [];
       })
       .on('connected', () => this.#onConnected())
       .on('data', (response) => this.#onData(response))
@@ -127,10 +142,13 @@ export class EtcdWatch {
    * Delivers a response's events grouped by revision. Responses without
    * events are progress notifications; their revision is not used to resume,
    * since etcd before 3.4.25/3.5.8 could send one ahead of undelivered events.
+   * A fragment can end inside a revision, so its last revision waits for the
+   * next response.
    */
   #onData(response: IWatchResponse): void {
-    let batch: WatchEvent[] = [];
-    let batchRevision = 0;
+    let batch = this.#partial;
+    let batchRevision = this.#partialRevision;
+    this.#partial = [];
 
     for (const event of response.events) {
       const revision = Number(event.kv.mod_revision);
@@ -146,7 +164,10 @@ export class EtcdWatch {
       batch.push(this.#toEvent(event));
     }
 
-    if (batch.length > 0) {
+    if (response.fragment) {
+      this.#partial = batch;
+      this.#partialRevision = batchRevision;
+    } else if (batch.length > 0) {
       this.#deliver(batch, batchRevision);
     }
   }

@@ -5,16 +5,43 @@
  * Every call fails within `timeoutMs` with `StoreUnavailableError` when etcd
  * is away: etcd3's retries and circuit breaker are off, each call carries a
  * gRPC deadline, and a timer races it in case the client waits elsewhere.
+ * Only connection failures are reported that way; etcd refusing a request
+ * keeps its own error (see `mapEtcdError`).
  */
 
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 
-import { ExponentialBackoff, noop } from 'cockatiel';
-import type { ICompare, IKeyValue, IOptions, IRequestOp, ITxnResponse } from 'etcd3';
+import {
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  noop,
+  retry,
+} from 'cockatiel';
+import type {
+  ICompare,
+  IKeyValue,
+  IOptions,
+  IRangeRequest,
+  IRangeResponse,
+  IRequestOp,
+  ITxnResponse,
+} from 'etcd3';
 import { Etcd3, isRecoverableError } from 'etcd3';
 
-import { checkKey, checkKeyPrefix, checkPrefix, checkRevision, withTimeout } from './common.js';
+import {
+  checkKey,
+  checkKeyPrefix,
+  checkPositiveInteger,
+  checkPrefix,
+  checkRevision,
+  checkWellFormed,
+  entryBytes,
+  withTimeout,
+} from './common.js';
+import { mapEtcdError, ResponseTooLargeError } from './etcd-errors.js';
 import { EtcdWatch, readCompactRevision } from './etcd-watch.js';
 import type {
   CasResult,
@@ -27,7 +54,7 @@ import type {
   WatchHandlers,
   WriteResult,
 } from './types.js';
-import { StoreCompactedError, StoreUnavailableError } from './types.js';
+import { StoreUnavailableError, StoreValueTooLargeError } from './types.js';
 
 export interface EtcdStoreOptions {
   /** etcd client URLs, such as `http://127.0.0.1:2379`. */
@@ -39,9 +66,19 @@ export interface EtcdStoreOptions {
   username?: string;
   password?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /**
+   * When set, a write whose key plus value is larger fails here, before it
+   * reaches etcd; etcd's own limit (`--max-request-bytes`) applies either way.
+   */
+  maxValueBytes?: number;
+  /** Largest gRPC message taken from etcd; a range page past it is fetched in smaller pages. */
+  maxResponseBytes?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 3_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024; // bytes
+/** How long a member that refused a call is passed over before it is tried again. */
+const MEMBER_RETRY_AFTER_MS = 2_000;
 /** Longest pause between watch reconnection attempts. */
 const WATCH_RETRY_MAX_MS = 2_000;
 
@@ -56,18 +93,42 @@ export function createEtcdStore(options: EtcdStoreOptions): ConfigStore {
   }
 
   const prefix = checkPrefix(options.prefix);
-  return new EtcdStore(new Etcd3(clientOptions(options, timeoutMs)), prefix, timeoutMs);
+  const { maxValueBytes, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES } = options;
+  if (maxValueBytes !== undefined) {
+    checkPositiveInteger('maxValueBytes', maxValueBytes);
+  }
+  checkPositiveInteger('maxResponseBytes', maxResponseBytes);
+
+  const client = new Etcd3(clientOptions(options, timeoutMs, maxResponseBytes));
+  return new EtcdStore({ client, prefix, timeoutMs, maxValueBytes });
 }
 
-function clientOptions(options: EtcdStoreOptions, timeoutMs: number): IOptions {
+function clientOptions(
+  options: EtcdStoreOptions,
+  timeoutMs: number,
+  maxResponseBytes: number,
+): IOptions {
   const withDeadline = () => ({ deadline: Date.now() + timeoutMs });
   const result: IOptions = {
     hosts: options.endpoints,
-    // One attempt per call and no circuit breaker: an outage shows within
-    // timeoutMs, and the first call after etcd is back goes through.
+    // gRPC's default of 4 MiB is a few large values: a page past it fails.
+    grpcOptions: { 'grpc.max_receive_message_length': maxResponseBytes },
+    // With one endpoint: one attempt per call and no circuit breaker, so an
+    // outage shows within timeoutMs and the first call after etcd is back
+    // goes through. With several: a member that refuses is skipped for a
+    // moment and the call moves to the next one, within the same timeout.
     faultHandling: {
-      host: () => noop,
-      global: noop,
+      host: () =>
+        options.endpoints.length > 1
+          ? circuitBreaker(handleWhen(isRecoverableError), {
+              halfOpenAfter: MEMBER_RETRY_AFTER_MS,
+              breaker: new ConsecutiveBreaker(1),
+            })
+          : noop,
+      global:
+        options.endpoints.length > 1
+          ? retry(handleWhen(isRecoverableError), { maxAttempts: options.endpoints.length - 1 })
+          : noop,
       // etcd3 types this as a backoff but calls next() on it first; a backoff is also a factory.
       watchBackoff: new ExponentialBackoff({
         initialDelay: 100,
@@ -94,18 +155,27 @@ function clientOptions(options: EtcdStoreOptions, timeoutMs: number): IOptions {
   return result;
 }
 
+interface StoreParts {
+  client: Etcd3;
+  prefix: string;
+  timeoutMs: number;
+  maxValueBytes: number | undefined;
+}
+
 class EtcdStore implements ConfigStore {
   readonly kind = 'etcd';
   readonly prefix: string;
   readonly #client: Etcd3;
   readonly #timeoutMs: number;
+  readonly #maxValueBytes: number | undefined;
   readonly #watches = new Set<EtcdWatch>();
   #closed = false;
 
-  constructor(client: Etcd3, prefix: string, timeoutMs: number) {
-    this.#client = client;
-    this.prefix = prefix;
-    this.#timeoutMs = timeoutMs;
+  constructor(parts: StoreParts) {
+    this.#client = parts.client;
+    this.prefix = parts.prefix;
+    this.#timeoutMs = parts.timeoutMs;
+    this.#maxValueBytes = parts.maxValueBytes;
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -126,7 +196,7 @@ class EtcdStore implements ConfigStore {
     const revision = checkRevision('revision', options.revision ?? 0);
     const limit = checkRevision('limit', options.limit ?? 0);
     const request = { key: from, range_end: prefixEnd(start), limit, revision };
-    const response = await this.#call('range', () => this.#client.kv.range(request));
+    const response = await this.#rangeFitting(request, limit);
 
     return {
       kvs: response.kvs.map((kv) => this.#toKeyValue(kv)),
@@ -143,12 +213,13 @@ class EtcdStore implements ConfigStore {
   }
 
   async put(key: string, value: string): Promise<WriteResult> {
-    const request = { key: this.#key(key), value: Buffer.from(value) };
+    const request = { key: this.#key(key), value: this.#value(key, value) };
     const response = await this.#call('put', () => this.#client.kv.put(request));
     return { revision: Number(response.header.revision) };
   }
 
-  create(key: string, value: string): Promise<CasResult> {
+  // The writes are async so that a bad argument rejects rather than throws.
+  async create(key: string, value: string): Promise<CasResult> {
     const fullKey = this.#key(key);
     const compare: ICompare = {
       key: fullKey,
@@ -157,14 +228,14 @@ class EtcdStore implements ConfigStore {
       create_revision: 0,
     };
     return this.#compareAnd('create', fullKey, compare, {
-      request_put: { key: fullKey, value: Buffer.from(value) },
+      request_put: { key: fullKey, value: this.#value(key, value) },
     });
   }
 
-  compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+  async compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
     const fullKey = this.#key(key);
     return this.#compareAnd('compareAndSet', fullKey, modEquals(fullKey, expectedModRevision), {
-      request_put: { key: fullKey, value: Buffer.from(value) },
+      request_put: { key: fullKey, value: this.#value(key, value) },
     });
   }
 
@@ -183,7 +254,7 @@ class EtcdStore implements ConfigStore {
     return result;
   }
 
-  compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
+  async compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
     const fullKey = this.#key(key);
     return this.#compareAnd('compareAndDelete', fullKey, modEquals(fullKey, expectedModRevision), {
       request_delete_range: { key: fullKey },
@@ -192,6 +263,7 @@ class EtcdStore implements ConfigStore {
 
   async watch(keyPrefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
     const fullPrefix = this.prefix + checkKeyPrefix(keyPrefix);
+    checkRevision('fromRevision', fromRevision);
     this.#checkOpen();
     const next = fromRevision > 0 ? fromRevision : (await this.revision()) + 1;
 
@@ -249,6 +321,34 @@ class EtcdStore implements ConfigStore {
     return result;
   }
 
+  /**
+   * Reads a range page, halving the page while etcd's answer is larger than
+   * one gRPC message may be: the page can come back shorter than asked for,
+   * with `more` set, which every pager handles.
+   */
+  async #rangeFitting(request: IRangeRequest, limit: number): Promise<IRangeResponse> {
+    let pageLimit = limit;
+    for (;;) {
+      try {
+        const page = { ...request, limit: pageLimit };
+        return await this.#call('range', () => this.#client.kv.range(page));
+      } catch (error) {
+        if (!(error instanceof ResponseTooLargeError) || pageLimit === 1) {
+          throw error;
+        }
+      }
+
+      const known = pageLimit > 0 ? pageLimit : await this.#count(request);
+      pageLimit = Math.max(1, Math.ceil(known / 2));
+    }
+  }
+
+  async #count(request: IRangeRequest): Promise<number> {
+    const counting = { ...request, limit: 0, count_only: true };
+    const response = await this.#call('range', () => this.#client.kv.range(counting));
+    return Number(response.count);
+  }
+
   async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     this.#checkOpen();
     const message = `etcd did not answer ${operation} within ${this.#timeoutMs} ms`;
@@ -256,29 +356,12 @@ class EtcdStore implements ConfigStore {
     try {
       return await withTimeout(run(), this.#timeoutMs, () => new StoreUnavailableError(message));
     } catch (error) {
-      throw await this.#mapError(operation, error);
-    }
-  }
-
-  async #mapError(operation: string, error: unknown): Promise<unknown> {
-    if (!(error instanceof Error) || error instanceof StoreUnavailableError) {
-      return error;
-    }
-
-    // etcd3 types errors by their gRPC status; these two share OUT_OF_RANGE.
-    if (error.message.includes('required revision has been compacted')) {
-      return new StoreCompactedError(await this.#readCompactRevision().catch(() => 0));
-    }
-    if (error.message.includes('required revision is a future revision')) {
-      return new RangeError(`etcd ${operation} asked for a future revision`, { cause: error });
-    }
-
-    if (isRecoverableError(error)) {
-      return new StoreUnavailableError(`etcd is unavailable (${operation}): ${error.message}`, {
-        cause: error,
+      throw await mapEtcdError(error, {
+        operation,
+        maxValueBytes: this.#maxValueBytes,
+        readCompactRevision: () => this.#readCompactRevision(),
       });
     }
-    return error;
   }
 
   #readCompactRevision(): Promise<number> {
@@ -292,6 +375,17 @@ class EtcdStore implements ConfigStore {
 
   #key(key: string): Buffer {
     return Buffer.from(this.prefix + checkKey(key));
+  }
+
+  /** Checks a value to write against `maxValueBytes`, when it is set. */
+  #value(key: string, value: string): Buffer {
+    checkWellFormed('value', value);
+    const limit = this.#maxValueBytes;
+    if (limit !== undefined && entryBytes(this.prefix + key, value) > limit) {
+      throw new StoreValueTooLargeError(limit);
+    }
+
+    return Buffer.from(value);
   }
 
   #toKeyValue(kv: IKeyValue): KeyValue {

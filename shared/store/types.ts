@@ -137,3 +137,30 @@ export class StoreCompactedError extends Error {
     this.name = 'StoreCompactedError';
   }
 }
+
+/**
+ * A write was refused because its key and value are larger than the store
+ * accepts; nothing was written.
+ */
+export class StoreValueTooLargeError extends Error {
+  readonly code = 'STORE_VALUE_TOO_LARGE';
+  constructor(
+    readonly limitBytes: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`the value is too large for the store (limit about ${limitBytes} bytes)`, options);
+    this.name = 'StoreValueTooLargeError';
+  }
+}
+
+/**
+ * A write was refused because the store holds as much data as it may (its
+ * quota); nothing was written. Deleting keys makes room again.
+ */
+export class StoreFullError extends Error {
+  readonly code = 'STORE_FULL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreFullError';
+  }
+}

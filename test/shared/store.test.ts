@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { openEmbeddedStore } from '../../shared/store/embedded.js';
 import { createEtcdStore } from '../../shared/store/etcd.js';
 import type { ConfigStore } from '../../shared/store/types.js';
-import { StoreCompactedError, StoreUnavailableError } from '../../shared/store/types.js';
+import {
+  StoreCompactedError,
+  StoreUnavailableError,
+  StoreValueTooLargeError,
+} from '../../shared/store/types.js';
 import { padLength } from '../harness/embedded-writer.js';
 import type { TestEtcd } from '../harness/etcd.js';
 import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
@@ -305,6 +309,63 @@ for (const backend of [etcdBackend(), embeddedBackend()]) {
 
       assert.deepEqual(recorder.compactions, [kept.revision]);
       assert.equal(recorder.events.length, 0);
+    });
+
+    it('should refuse a 2 MiB value as too large and write nothing', async function () {
+      const store = await open('too-large');
+      await store.put('/big', 'small');
+      const before = await store.revision();
+      const big = 'x'.repeat(2 * 1024 * 1024);
+
+      const tooLarge = (error: unknown) => {
+        assert.ok(error instanceof StoreValueTooLargeError);
+        assert.equal(error.code, 'STORE_VALUE_TOO_LARGE');
+        assert.match(
+          error.message,
+          /^the value is too large for the store \(limit about \d+ bytes\)$/,
+        );
+        return true;
+      };
+      await assert.rejects(store.put('/big', big), tooLarge);
+      await assert.rejects(store.create('/other', big), tooLarge);
+      await assert.rejects(store.compareAndSet('/big', big, before), tooLarge);
+
+      assert.equal(await store.revision(), before);
+      assert.equal((await store.get('/big'))?.value, 'small');
+      assert.equal(await store.get('/other'), undefined);
+    });
+
+    it('should reject bad arguments rather than throw them', async function () {
+      const store = await open('bad-arguments');
+      const calls = [
+        () => store.put('no-slash', 'x'),
+        () => store.create('no-slash', 'x'),
+        () => store.compareAndSet('no-slash', 'x', 0),
+        () => store.compareAndSet('/k', 'x', 1.5),
+        () => store.delete('no-slash'),
+        () => store.compareAndDelete('no-slash', 0),
+        () => store.watch('/', 1.5, new WatchRecorder()),
+      ];
+
+      for (const call of calls) {
+        let result: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => void (result = call()));
+        await assert.rejects(result as Promise<unknown>, TypeError);
+      }
+    });
+
+    // etcd stores UTF-8, where a lone surrogate becomes U+FFFD: two keys would be one.
+    it('should refuse keys and values with a lone surrogate', async function () {
+      const store = await open('surrogates');
+      await assert.rejects(store.put('/a\ud800', 'x'), /well-formed Unicode/);
+      await assert.rejects(store.put('/a', 'x\udc00'), /well-formed Unicode/);
+      await store.put('/emoji\u{1f600}', '\u{1f600}');
+
+      const page = await store.range('/');
+      assert.deepEqual(
+        page.kvs.map((kv) => [kv.key, kv.value]),
+        [['/emoji\u{1f600}', '\u{1f600}']],
+      );
     });
 
     it('should stop delivering events after cancel', async function () {
