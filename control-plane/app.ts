@@ -244,6 +244,9 @@ function toApiError(err: unknown): ApiError {
   if (code === 'STORE_VALUE_TOO_LARGE') {
     return new ApiError('OBJECT_TOO_LARGE');
   }
+  if (code === 'STORE_FULL') {
+    return new ApiError('STORE_FULL');
+  }
   if (code === 'ECONNRESET' || (err as Error | null)?.message === 'aborted') {
     return new ApiError('REQUEST_ABORTED');
   }

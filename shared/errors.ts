@@ -28,6 +28,7 @@ export const ERRORS = {
   WRITE_CONFLICT: { status: 409, message: 'the object changed during the update, retry' },
   CREDENTIAL_CONFLICT: { status: 409, message: 'the credential key is already in use' },
   STORE_UNAVAILABLE: { status: 503, message: 'config store unreachable' },
+  STORE_FULL: { status: 507, message: 'the config store is full' },
   SECRET_UNREADABLE: { status: 500, message: 'a stored secret cannot be decrypted' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

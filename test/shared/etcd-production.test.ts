@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+
+import { loadConfig } from '../../shared/config.js';
+import { openStore } from '../../shared/store/index.js';
+import { StoreUnavailableError } from '../../shared/store/types.js';
+import type { ConfigStore } from '../../shared/store/types.js';
+import { startEtcdCluster } from '../harness/etcd-cluster.js';
+import type { EtcdCluster } from '../harness/etcd-cluster.js';
+import { uniquePrefix } from '../harness/etcd.js';
+
+/** A store built the way the processes build it: from environment settings. */
+function storeFrom(env: Record<string, string>): Promise<ConfigStore> {
+  return openStore(
+    loadConfig({
+      file: '/dev/null',
+      env: { TOLLGATE_ETCD_PREFIX: uniquePrefix('prod'), TOLLGATE_ETCD_TIMEOUT_MS: '1500', ...env },
+    }),
+  );
+}
+
+describe('etcd in production shape', function () {
+  this.timeout(60_000);
+
+  describe('over TLS with client certificates', function () {
+    let cluster: EtcdCluster;
+    before(async function () {
+      cluster = await startEtcdCluster({ tls: true });
+    });
+    after(async function () {
+      await cluster.destroy();
+    });
+
+    it('should read and write with the CA, certificate and key from the settings', async function () {
+      const tls = cluster.tls!;
+      const store = await storeFrom({
+        TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(','),
+        TOLLGATE_ETCD_CA_FILE: tls.ca,
+        TOLLGATE_ETCD_CERT_FILE: tls.clientCert,
+        TOLLGATE_ETCD_KEY_FILE: tls.clientKey,
+      });
+      try {
+        await store.put('/routes/1', '{}');
+        assert.equal((await store.get('/routes/1'))?.value, '{}');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('should fail as unavailable without the client certificate', async function () {
+      const store = await storeFrom({
+        TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(','),
+        TOLLGATE_ETCD_CA_FILE: cluster.tls!.ca,
+      });
+      try {
+        await assert.rejects(store.get('/routes/1'));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('should refuse a certificate file that cannot be read, naming the setting', function () {
+      assert.throws(
+        () => loadConfig({ file: '/dev/null', env: { TOLLGATE_ETCD_CA_FILE: '/no/such/ca.pem' } }),
+        /TOLLGATE_ETCD_CA_FILE.*ENOENT/,
+      );
+    });
+  });
+
+  describe('with authentication', function () {
+    let cluster: EtcdCluster;
+    before(async function () {
+      cluster = await startEtcdCluster({ rootPassword: 'root-password-for-tests' });
+    });
+    after(async function () {
+      await cluster.destroy();
+    });
+
+    it('should work with the right user and password', async function () {
+      const store = await storeFrom({
+        TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(','),
+        TOLLGATE_ETCD_USERNAME: 'root',
+        TOLLGATE_ETCD_PASSWORD: 'root-password-for-tests',
+      });
+      try {
+        await store.put('/routes/1', '{}');
+        assert.equal((await store.get('/routes/1'))?.value, '{}');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('should be refused with a wrong password or none', async function () {
+      for (const env of [
+        { TOLLGATE_ETCD_USERNAME: 'root', TOLLGATE_ETCD_PASSWORD: 'wrong' },
+        {} as Record<string, string>,
+      ]) {
+        const store = await storeFrom({
+          TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(','),
+          ...env,
+        });
+        try {
+          await assert.rejects(store.put('/routes/1', '{}'));
+        } finally {
+          await store.close();
+        }
+      }
+    });
+
+    it('should need both user and password', function () {
+      assert.throws(
+        () => loadConfig({ file: '/dev/null', env: { TOLLGATE_ETCD_USERNAME: 'root' } }),
+        /set both or neither/,
+      );
+    });
+  });
+
+  describe('with three members', function () {
+    let cluster: EtcdCluster;
+    before(async function () {
+      cluster = await startEtcdCluster({ members: 3 });
+    });
+    after(async function () {
+      await cluster.destroy();
+    });
+
+    it('should keep working when one member of three is stopped', async function () {
+      const store = await storeFrom({ TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(',') });
+      try {
+        await store.put('/routes/1', 'before');
+        await cluster.members[0]!.stop();
+        for (let i = 0; i < 20; i++) {
+          await store.put(`/routes/${i}`, `during-${i}`);
+          assert.equal((await store.get(`/routes/${i}`))?.value, `during-${i}`);
+        }
+        await cluster.members[0]!.start();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('should report the store unavailable when the quorum is lost', async function () {
+      const store = await storeFrom({ TOLLGATE_ETCD_ENDPOINTS: cluster.endpoints.join(',') });
+      try {
+        await cluster.members[1]!.stop();
+        await cluster.members[2]!.stop();
+        await assert.rejects(store.put('/routes/x', 'y'), StoreUnavailableError);
+      } finally {
+        await cluster.startAll();
+        await store.close();
+      }
+    });
+  });
+});
