@@ -3,6 +3,11 @@
  * order etcd uses, and calling watch handlers.
  */
 
+import type { WriteOptions } from './types.js';
+
+/** Longest `ttlSeconds` a write may ask for. */
+export const MAX_TTL_SECONDS = 31_536_000; // one year
+
 /** A UTF-16 code unit of a surrogate pair that has no partner. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -49,6 +54,16 @@ export function checkPositiveInteger(name: string, value: number): number {
   }
 
   return value;
+}
+
+/** Checks a write's options; returns its `ttlSeconds`, if any. */
+export function checkWriteOptions(options: WriteOptions | undefined): number | undefined {
+  const ttl = options?.ttlSeconds;
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS)) {
+    throw new TypeError(`ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}, got ${ttl}`);
+  }
+
+  return ttl;
 }
 
 /**

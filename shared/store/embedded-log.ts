@@ -21,8 +21,12 @@ const SNAPSHOT_FILE = 'snapshot.json';
 const LOG_FILE = 'wal.log';
 const SNAPSHOT_FORMAT = 1;
 
+/**
+ * One write. A put's `expiresAt` (milliseconds since the epoch) is set for a
+ * key written with a ttl; its expiry is logged later as a delete of its own.
+ */
 export type LogRecord =
-  | { seq: number; op: 'put'; revision: number; key: string; value: string }
+  | { seq: number; op: 'put'; revision: number; key: string; value: string; expiresAt?: number }
   | { seq: number; op: 'delete'; revision: number; key: string }
   | { seq: number; op: 'compact'; revision: number };
 

@@ -3,7 +3,9 @@
  * compaction (MVCC, so a listing can read one revision across pages) and the
  * changes in revision order for watches. Keys here are full keys (prefix
  * included). It also counts the bytes of current values and of old versions,
- * so the store can bound both. Nothing in this module touches the disk.
+ * so the store can bound both. Nothing in this module touches the disk or
+ * reads the clock: a version's expiry is data like its value, and only the
+ * store decides when a key has expired.
  */
 
 import { compareKeys } from './common.js';
@@ -17,6 +19,8 @@ export interface Version {
   readonly createRevision: number;
   readonly version: number;
   readonly value: string | null;
+  /** When a key written with a ttl expires, in milliseconds since the epoch. */
+  readonly expiresAt?: number;
 }
 
 /** The write made at one revision: every write changes exactly one key. */
@@ -25,11 +29,17 @@ export interface Change {
   readonly version: Version;
 }
 
-/** The state as stored in a snapshot file; versions are [mod, create, version, value]. */
+/**
+ * A version in a snapshot file: [mod, create, version, value], then the
+ * expiry time when the key has one (older snapshots never have it).
+ */
+export type VersionRow = [number, number, number, string | null, number?];
+
+/** The state as stored in a snapshot file. */
 export interface StateSnapshot {
   revision: number;
   compactRevision: number;
-  keys: [string, [number, number, number, string | null][]][];
+  keys: [string, VersionRow[]][];
 }
 
 export interface RangeResult {
@@ -67,12 +77,7 @@ export class MvccState {
     state.compactRevision = snapshot.compactRevision;
 
     for (const [key, rows] of snapshot.keys) {
-      const rowVersions = rows.map(([modRevision, createRevision, version, value]) => ({
-        modRevision,
-        createRevision,
-        version,
-        value,
-      }));
+      const rowVersions = rows.map(fromRow);
       // Snapshots of older releases may hold a version compaction no longer keeps.
       const history = keptFrom(rowVersions, snapshot.compactRevision);
       if (history.length === 0) {
@@ -129,7 +134,7 @@ export class MvccState {
   toSnapshot(): StateSnapshot {
     const keys: StateSnapshot['keys'] = [];
     for (const [key, history] of this.#histories) {
-      keys.push([key, history.map((v) => [v.modRevision, v.createRevision, v.version, v.value])]);
+      keys.push([key, history.map(toRow)]);
     }
 
     return { revision: this.revision, compactRevision: this.compactRevision, keys };
@@ -144,9 +149,16 @@ export class MvccState {
 
   /**
    * Live keys starting with `keyPrefix` and not below `start`, as they were at
-   * `revision`; at most `limit` of them when it is above 0.
+   * `revision`, leaving out those expired at `now`; at most `limit` of them
+   * when it is above 0.
    */
-  range(keyPrefix: string, start: string, revision: number, limit: number): RangeResult {
+  range(
+    keyPrefix: string,
+    start: string,
+    revision: number,
+    limit: number,
+    now: number,
+  ): RangeResult {
     const entries: [string, Version][] = [];
 
     for (let i = this.#lowerBound(start); i < this.#keys.length; i++) {
@@ -156,7 +168,7 @@ export class MvccState {
       }
 
       const version = this.get(key, revision);
-      if (version === undefined) {
+      if (version === undefined || isExpired(version, now)) {
         continue;
       }
 
@@ -175,7 +187,8 @@ export class MvccState {
     return first === undefined ? undefined : this.#changes[revision - first.version.modRevision];
   }
 
-  put(key: string, value: string): Change {
+  /** Writes a key; one without `expiresAt` is permanent, whatever it was before. */
+  put(key: string, value: string, expiresAt?: number): Change {
     const previous = this.get(key);
     const revision = this.revision + 1;
     const version: Version = {
@@ -183,6 +196,7 @@ export class MvccState {
       createRevision: previous?.createRevision ?? revision,
       version: (previous?.version ?? 0) + 1,
       value,
+      ...(expiresAt === undefined ? {} : { expiresAt }),
     };
 
     if (previous !== undefined) {
@@ -200,10 +214,21 @@ export class MvccState {
     }
 
     const revision = this.revision + 1;
-    const tombstone = { ...previous, modRevision: revision, value: null };
+    const { createRevision, version } = previous;
+    const tombstone = { modRevision: revision, createRevision, version, value: null };
     this.#retire(key, previous, revision);
     this.#addOld(revision + 1, versionBytes(key, tombstone.value));
     return this.#append(key, tombstone);
+  }
+
+  /** The live keys that expire, with the time each does. */
+  *expiring(): Generator<[string, number]> {
+    for (const [key, history] of this.#histories) {
+      const expiresAt = history.at(-1)?.expiresAt;
+      if (expiresAt !== undefined) {
+        yield [key, expiresAt];
+      }
+    }
   }
 
   /**
@@ -318,6 +343,23 @@ export class MvccState {
       throw new Error('snapshot is inconsistent: its changes do not cover every revision');
     }
   }
+}
+
+/** Whether a version has expired at `now` (milliseconds since the epoch). */
+export function isExpired(version: Version, now: number): boolean {
+  return version.expiresAt !== undefined && version.expiresAt <= now;
+}
+
+function fromRow([modRevision, createRevision, version, value, expiresAt]: VersionRow): Version {
+  const row = { modRevision, createRevision, version, value };
+  return expiresAt === undefined ? row : { ...row, expiresAt };
+}
+
+function toRow(version: Version): VersionRow {
+  const { modRevision, createRevision, version: count, value, expiresAt } = version;
+  return expiresAt === undefined
+    ? [modRevision, createRevision, count, value]
+    : [modRevision, createRevision, count, value, expiresAt];
 }
 
 /**

@@ -3,6 +3,11 @@
  * process, kept in memory and persisted to a data directory (see
  * embedded-log.ts for the files). Writes run one at a time through a queue,
  * and each resolves only once its log record is on disk.
+ *
+ * A key written with a ttl keeps its expiry time in its log record. When the
+ * time comes, a timer deletes it with a logged delete of its own, as etcd's
+ * lease expiry does; so does opening the store, or any write, for keys whose
+ * time has passed by then. Reads leave such keys out even before that.
  */
 
 import {
@@ -12,14 +17,16 @@ import {
   checkPrefix,
   checkRevision,
   checkWellFormed,
+  checkWriteOptions,
   compareKeys,
   entryBytes,
 } from './common.js';
+import { ExpiryQueue } from './embedded-expiry.js';
 import { DataDirLock } from './embedded-lock.js';
 import type { LogRecord } from './embedded-log.js';
 import { ensureDataDir, WriteAheadLog } from './embedded-log.js';
 import type { Change, Version } from './embedded-state.js';
-import { MvccState, versionBytes } from './embedded-state.js';
+import { isExpired, MvccState, versionBytes } from './embedded-state.js';
 import { EmbeddedWatch } from './embedded-watch.js';
 import type {
   CasResult,
@@ -30,6 +37,7 @@ import type {
   RangePage,
   Watch,
   WatchHandlers,
+  WriteOptions,
   WriteResult,
 } from './types.js';
 import { StoreCompactedError, StoreFullError, StoreValueTooLargeError } from './types.js';
@@ -71,6 +79,8 @@ const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
  */
 const MAX_STATE_BYTES = 256 * MiB;
 const SNAPSHOT_EVERY = 1_000; // log records
+/** Longest wait between expiry checks while some key has a ttl, for clock changes. */
+const EXPIRY_CHECK_MAX_MS = 1_000;
 
 export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<ConfigStore> {
   const prefix = checkPrefix(options.prefix);
@@ -93,6 +103,8 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
 
       const seq = loaded.records.at(-1)?.seq ?? snapshot?.seq ?? 0;
       const store = new EmbeddedStore({ prefix, limits, state, log, lock, seq });
+      // Keys that expired while the store was closed go now, as writes.
+      await store.expireNow();
       if (oversized) {
         // Otherwise the larger snapshot would stay until the log outgrew it.
         await store.snapshotNow().catch(() => undefined);
@@ -132,7 +144,9 @@ function applyRecord(state: MvccState, record: LogRecord, limits: Limits): Chang
   }
 
   const change =
-    record.op === 'put' ? state.put(record.key, record.value) : state.delete(record.key);
+    record.op === 'put'
+      ? state.put(record.key, record.value, record.expiresAt)
+      : state.delete(record.key);
   compactToLimits(state, limits);
   return change;
 }
@@ -169,6 +183,10 @@ class EmbeddedStore implements ConfigStore {
   readonly #log: WriteAheadLog;
   readonly #lock: DataDirLock;
   readonly #watches = new Set<EmbeddedWatch>();
+  readonly #expiry = new ExpiryQueue();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  /** When the expiry timer fires (Infinity when none is set). */
+  #expiryDueAt = Infinity;
   #seq: number;
   #tail: Promise<unknown> = Promise.resolve();
   /** The log size, in records and in bytes, that calls for the next snapshot. */
@@ -187,13 +205,19 @@ class EmbeddedStore implements ConfigStore {
     this.#lock = parts.lock;
     this.#seq = parts.seq;
     this.#snapshotAtBytes = this.#logBytesBudget();
+    for (const [key, expiresAt] of this.#state.expiring()) {
+      this.#expiry.set(key, expiresAt);
+    }
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.#checkOpen();
     const fullKey = this.prefix + checkKey(key);
     const version = this.#state.get(fullKey);
-    return version && this.#toKeyValue(fullKey, version);
+    if (version === undefined || isExpired(version, Date.now())) {
+      return undefined;
+    }
+    return this.#toKeyValue(fullKey, version);
   }
 
   async range(keyPrefix: string, options: RangeOptions = {}): Promise<RangePage> {
@@ -208,7 +232,7 @@ class EmbeddedStore implements ConfigStore {
     }
 
     const limit = checkRevision('limit', options.limit ?? 0);
-    const { entries, more } = this.#state.range(fullPrefix, start, revision, limit);
+    const { entries, more } = this.#state.range(fullPrefix, start, revision, limit, Date.now());
     const kvs = entries.map(([key, version]) => this.#toKeyValue(key, version));
     return { kvs, revision, more };
   }
@@ -219,26 +243,34 @@ class EmbeddedStore implements ConfigStore {
   }
 
   // The writes are async so that a bad argument rejects rather than throws.
-  async put(key: string, value: string): Promise<WriteResult> {
+  async put(key: string, value: string, options?: WriteOptions): Promise<WriteResult> {
     const fullKey = this.#checkEntry(key, value);
-    return this.#write(async () => ({ revision: await this.#commitPut(fullKey, value) }));
+    const ttl = checkWriteOptions(options);
+    return this.#write(async () => ({ revision: await this.#commitPut(fullKey, value, ttl) }));
   }
 
-  async create(key: string, value: string): Promise<CasResult> {
+  async create(key: string, value: string, options?: WriteOptions): Promise<CasResult> {
     const fullKey = this.#checkEntry(key, value);
+    const ttl = checkWriteOptions(options);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
       if (current !== undefined) {
         return this.#casFailure(fullKey, current);
       }
 
-      return { succeeded: true, revision: await this.#commitPut(fullKey, value) };
+      return { succeeded: true, revision: await this.#commitPut(fullKey, value, ttl) };
     });
   }
 
-  async compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+  async compareAndSet(
+    key: string,
+    value: string,
+    expectedModRevision: number,
+    options?: WriteOptions,
+  ): Promise<CasResult> {
     const fullKey = this.#checkEntry(key, value);
     checkRevision('expectedModRevision', expectedModRevision);
+    const ttl = checkWriteOptions(options);
     return this.#write(async () => {
       const current = this.#state.get(fullKey);
       // Like etcd, a missing key compares as modRevision 0.
@@ -246,7 +278,7 @@ class EmbeddedStore implements ConfigStore {
         return this.#casFailure(fullKey, current);
       }
 
-      return { succeeded: true, revision: await this.#commitPut(fullKey, value) };
+      return { succeeded: true, revision: await this.#commitPut(fullKey, value, ttl) };
     });
   }
 
@@ -314,6 +346,15 @@ class EmbeddedStore implements ConfigStore {
     });
   }
 
+  /**
+   * Deletes the keys whose time has passed (every write does so first), then
+   * sets the timer for the next one.
+   */
+  async expireNow(): Promise<void> {
+    await this.#write(async () => undefined);
+    this.#armExpiry();
+  }
+
   /** Rewrites the snapshot now, even when no write was logged since the last one. */
   snapshotNow(): Promise<void> {
     return this.#enqueue(() => this.#snapshot(true));
@@ -325,6 +366,7 @@ class EmbeddedStore implements ConfigStore {
     }
 
     this.#closed = true;
+    clearTimeout(this.#expiryTimer);
     for (const watch of this.#watches) {
       watch.cancel();
     }
@@ -342,7 +384,7 @@ class EmbeddedStore implements ConfigStore {
     await this.#lock.release();
   }
 
-  async #commitPut(fullKey: string, value: string): Promise<number> {
+  async #commitPut(fullKey: string, value: string, ttl: number | undefined): Promise<number> {
     const current = this.#state.get(fullKey);
     const freed = current === undefined ? 0 : versionBytes(fullKey, current.value);
     const added = versionBytes(fullKey, value);
@@ -354,8 +396,12 @@ class EmbeddedStore implements ConfigStore {
       );
     }
 
+    // Limitation: expiry times follow the wall clock, so that they hold across
+    // restarts; setting the clock forward expires keys early, back keeps them longer.
+    const expiresAt = ttl === undefined ? undefined : Date.now() + ttl * 1_000;
     const revision = this.#state.revision + 1;
-    await this.#commit({ seq: this.#seq + 1, op: 'put', revision, key: fullKey, value });
+    const record = { seq: this.#seq + 1, op: 'put', revision, key: fullKey, value } as const;
+    await this.#commit(expiresAt === undefined ? record : { ...record, expiresAt });
     return revision;
   }
 
@@ -375,7 +421,10 @@ class EmbeddedStore implements ConfigStore {
     }
 
     this.#seq = record.seq;
-    applyRecord(this.#state, record, this.#limits);
+    const change = applyRecord(this.#state, record, this.#limits);
+    if (change !== undefined) {
+      this.#track(change);
+    }
     for (const watch of this.#watches) {
       watch.schedule();
     }
@@ -389,6 +438,46 @@ class EmbeddedStore implements ConfigStore {
         return this.#snapshot();
       }).catch(() => undefined);
     }
+  }
+
+  /** Keeps the expiry queue in step with a change, and the timer with the queue. */
+  #track({ key, version }: Change): void {
+    const expiresAt = version.value === null ? undefined : version.expiresAt;
+    this.#expiry.set(key, expiresAt);
+    if (expiresAt !== undefined && expiresAt < this.#expiryDueAt) {
+      this.#armExpiry();
+    }
+  }
+
+  /** Deletes the keys expired by now, one write each, as etcd revokes each expired lease. */
+  async #expireDue(): Promise<void> {
+    for (const key of this.#expiry.takeDue(Date.now())) {
+      if (this.#state.get(key) !== undefined) {
+        await this.#commitDelete(key);
+      }
+    }
+  }
+
+  /**
+   * Sets the timer for the next expiry, checking at least once a second in
+   * case the clock moved; none while no key expires or the store is closed.
+   */
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    this.#expiryDueAt = Infinity;
+
+    const next = this.#expiry.next;
+    if (next === undefined || this.#closed || this.#failure !== undefined) {
+      return;
+    }
+
+    const now = Date.now();
+    const delay = Math.min(Math.max(next - now, 0), EXPIRY_CHECK_MAX_MS);
+    this.#expiryDueAt = now + delay;
+    // A failed deletion leaves the store refusing writes, which the next write reports.
+    this.#expiryTimer = setTimeout(() => void this.expireNow().catch(() => undefined), delay);
+    this.#expiryTimer.unref();
   }
 
   async #snapshot(force = false): Promise<void> {
@@ -430,6 +519,8 @@ class EmbeddedStore implements ConfigStore {
           cause: this.#failure,
         });
       }
+
+      await this.#expireDue();
       return operation();
     });
   }

@@ -7,6 +7,9 @@
  * gRPC deadline, and a timer races it in case the client waits elsewhere.
  * Only connection failures are reported that way; etcd refusing a request
  * keeps its own error (see `mapEtcdError`).
+ *
+ * A write with `ttlSeconds` grants a lease of its own and attaches the key to
+ * it. Leases are never kept alive, so no stream or timer outlives a call.
  */
 
 import { readFileSync } from 'node:fs';
@@ -24,6 +27,7 @@ import type {
   ICompare,
   IKeyValue,
   IOptions,
+  IPutRequest,
   IRangeRequest,
   IRangeResponse,
   IRequestOp,
@@ -38,6 +42,7 @@ import {
   checkPrefix,
   checkRevision,
   checkWellFormed,
+  checkWriteOptions,
   entryBytes,
   withTimeout,
 } from './common.js';
@@ -52,6 +57,7 @@ import type {
   RangePage,
   Watch,
   WatchHandlers,
+  WriteOptions,
   WriteResult,
 } from './types.js';
 import { StoreUnavailableError, StoreValueTooLargeError } from './types.js';
@@ -212,14 +218,17 @@ class EtcdStore implements ConfigStore {
     return Number(response.header.revision);
   }
 
-  async put(key: string, value: string): Promise<WriteResult> {
-    const request = { key: this.#key(key), value: this.#value(key, value) };
-    const response = await this.#call('put', () => this.#client.kv.put(request));
+  // The writes are async so that a bad argument rejects rather than throws.
+  async put(key: string, value: string, options?: WriteOptions): Promise<WriteResult> {
+    const put = { key: this.#key(key), value: this.#value(key, value) };
+    const ttl = checkWriteOptions(options);
+    const response = await this.#call('put', async () =>
+      this.#client.kv.put(await this.#leased(put, ttl)),
+    );
     return { revision: Number(response.header.revision) };
   }
 
-  // The writes are async so that a bad argument rejects rather than throws.
-  async create(key: string, value: string): Promise<CasResult> {
+  async create(key: string, value: string, options?: WriteOptions): Promise<CasResult> {
     const fullKey = this.#key(key);
     const compare: ICompare = {
       key: fullKey,
@@ -227,16 +236,26 @@ class EtcdStore implements ConfigStore {
       result: 'Equal',
       create_revision: 0,
     };
-    return this.#compareAnd('create', fullKey, compare, {
-      request_put: { key: fullKey, value: this.#value(key, value) },
-    });
+    const put = { key: fullKey, value: this.#value(key, value) };
+    const ttl = checkWriteOptions(options);
+    return this.#compareAnd('create', fullKey, compare, async () => ({
+      request_put: await this.#leased(put, ttl),
+    }));
   }
 
-  async compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult> {
+  async compareAndSet(
+    key: string,
+    value: string,
+    expectedModRevision: number,
+    options?: WriteOptions,
+  ): Promise<CasResult> {
     const fullKey = this.#key(key);
-    return this.#compareAnd('compareAndSet', fullKey, modEquals(fullKey, expectedModRevision), {
-      request_put: { key: fullKey, value: this.#value(key, value) },
-    });
+    const compare = modEquals(fullKey, expectedModRevision);
+    const put = { key: fullKey, value: this.#value(key, value) };
+    const ttl = checkWriteOptions(options);
+    return this.#compareAnd('compareAndSet', fullKey, compare, async () => ({
+      request_put: await this.#leased(put, ttl),
+    }));
   }
 
   async delete(key: string): Promise<DeleteResult> {
@@ -256,9 +275,10 @@ class EtcdStore implements ConfigStore {
 
   async compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult> {
     const fullKey = this.#key(key);
-    return this.#compareAnd('compareAndDelete', fullKey, modEquals(fullKey, expectedModRevision), {
+    const compare = modEquals(fullKey, expectedModRevision);
+    return this.#compareAnd('compareAndDelete', fullKey, compare, async () => ({
       request_delete_range: { key: fullKey },
-    });
+    }));
   }
 
   async watch(keyPrefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
@@ -296,19 +316,20 @@ class EtcdStore implements ConfigStore {
     this.#client.close();
   }
 
-  /** A transaction writing `onSuccess` when `compare` holds, else reading the key. */
+  /**
+   * A transaction writing what `onSuccess` makes (after granting any lease it
+   * needs, within the same timeout) when `compare` holds, else reading the key.
+   */
   async #compareAnd(
     operation: string,
     fullKey: Buffer,
     compare: ICompare,
-    onSuccess: IRequestOp,
+    onSuccess: () => Promise<IRequestOp>,
   ): Promise<CasResult> {
-    const request = {
-      compare: [compare],
-      success: [onSuccess],
-      failure: [{ request_range: { key: fullKey } }],
-    };
-    const response: ITxnResponse = await this.#call(operation, () => this.#client.kv.txn(request));
+    const failure = [{ request_range: { key: fullKey } }];
+    const response: ITxnResponse = await this.#call(operation, async () =>
+      this.#client.kv.txn({ compare: [compare], success: [await onSuccess()], failure }),
+    );
 
     const result: CasResult = {
       succeeded: response.succeeded,
@@ -362,6 +383,20 @@ class EtcdStore implements ConfigStore {
         readCompactRevision: () => this.#readCompactRevision(),
       });
     }
+  }
+
+  /**
+   * The put attached to a fresh lease of `ttl` seconds, or as it is without
+   * one: etcd then detaches the key from any lease it had. A lease granted
+   * for a transaction that fails holds no key and simply expires.
+   */
+  async #leased(put: IPutRequest, ttl: number | undefined): Promise<IPutRequest> {
+    if (ttl === undefined) {
+      return put;
+    }
+
+    const lease = await this.#client.leaseClient.leaseGrant({ TTL: ttl });
+    return { ...put, lease: lease.ID };
   }
 
   #readCompactRevision(): Promise<number> {

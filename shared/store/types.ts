@@ -44,6 +44,18 @@ export interface RangePage {
   more: boolean;
 }
 
+export interface WriteOptions {
+  /**
+   * Seconds after which the store deletes the key by itself (an etcd lease),
+   * an integer from 1 to 31,536,000. The deletion is a write of its own: a
+   * new revision and a delete event. A later write without it makes the key
+   * permanent again. The time is approximate: etcd rounds short leases up to
+   * its minimum (about 2 s by default) and restarts them when its leader
+   * changes.
+   */
+  ttlSeconds?: number;
+}
+
 export interface WriteResult {
   /** The store revision after the write. */
   revision: number;
@@ -99,11 +111,16 @@ export interface ConfigStore {
   /** The current store revision. */
   revision(): Promise<number>;
 
-  put(key: string, value: string): Promise<WriteResult>;
+  put(key: string, value: string, options?: WriteOptions): Promise<WriteResult>;
   /** Writes only if the key does not exist yet. */
-  create(key: string, value: string): Promise<CasResult>;
+  create(key: string, value: string, options?: WriteOptions): Promise<CasResult>;
   /** Writes only if the key's `modRevision` is still `expectedModRevision`. */
-  compareAndSet(key: string, value: string, expectedModRevision: number): Promise<CasResult>;
+  compareAndSet(
+    key: string,
+    value: string,
+    expectedModRevision: number,
+    options?: WriteOptions,
+  ): Promise<CasResult>;
   delete(key: string): Promise<DeleteResult>;
   /** Deletes only if the key's `modRevision` is still `expectedModRevision`. */
   compareAndDelete(key: string, expectedModRevision: number): Promise<CasResult>;

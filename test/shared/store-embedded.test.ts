@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
+import { ExpiryQueue } from '../../shared/store/embedded-expiry.js';
 import type { EmbeddedStoreOptions } from '../../shared/store/embedded.js';
 import { openEmbeddedStore } from '../../shared/store/embedded.js';
 import type { ConfigStore } from '../../shared/store/types.js';
@@ -145,6 +147,125 @@ describe('ConfigStore on embedded, size limits', function () {
 
     for (const limits of bad) {
       await assert.rejects(openEmbeddedStore({ dataDir, prefix: '/t', ...limits }), TypeError);
+    }
+  });
+});
+
+describe('ConfigStore on embedded, expiring keys', function () {
+  let root = '';
+  const stores: ConfigStore[] = [];
+
+  before(async () => void (root = await mkdtemp(join(tmpdir(), 'tollgate-expiry-'))));
+  after(() => rm(root, { recursive: true, force: true }));
+  afterEach(async () => void (await closeAll()));
+
+  async function open(dataDir: string): Promise<ConfigStore> {
+    const store = await openEmbeddedStore({ dataDir, prefix: '/t' });
+    stores.push(store);
+    return store;
+  }
+
+  async function closeAll(): Promise<void> {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  }
+
+  /** Polls `check` until it holds, failing after 5 s. */
+  async function eventually(check: () => Promise<boolean>, description: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting until ${description}`);
+      }
+      await sleep(10);
+    }
+  }
+
+  it('should delete a key that expired while closed when reopened, as a write', async function () {
+    const dir = join(root, 'expired-while-closed');
+    const store = await open(dir);
+    const written = await store.put('/gone', 'temporary', { ttlSeconds: 1 });
+    const kept = await store.put('/kept', 'permanent');
+    await closeAll();
+    await sleep(1_100);
+
+    const reopened = await open(dir);
+    assert.equal(await reopened.get('/gone'), undefined);
+    assert.equal(await reopened.revision(), kept.revision + 1);
+
+    const recorder = new WatchRecorder();
+    const watch = await reopened.watch('/', written.revision, recorder);
+    await waitUntil(() => recorder.events.length === 3, 'the history arrived');
+    await watch.cancel();
+    assert.deepEqual(recorder.summary, [
+      `/gone@${written.revision}`,
+      `/kept@${kept.revision}`,
+      `-/gone@${kept.revision + 1}`,
+    ]);
+    await closeAll();
+
+    // The deletion was stored: opening again replays it rather than making another.
+    const again = await open(dir);
+    assert.equal(await again.revision(), kept.revision + 1);
+    assert.equal((await again.get('/kept'))?.value, 'permanent');
+  });
+
+  it('should keep a key across reopen with the time it had left, then delete it', async function () {
+    const dir = join(root, 'unexpired');
+    const copy = join(root, 'unexpired-copy');
+    const store = await open(dir);
+    const started = Date.now();
+    const written = await store.put('/k', 'temporary', { ttlSeconds: 2 });
+
+    // A copy of an open store has the write only in its log, not in a snapshot.
+    await cp(dir, copy, { recursive: true });
+    await closeAll();
+    await sleep(1_000);
+
+    const reopened = await open(copy);
+    assert.equal((await reopened.get('/k'))?.value, 'temporary');
+    assert.equal(await reopened.revision(), written.revision);
+
+    await eventually(async () => (await reopened.get('/k')) === undefined, 'the key is gone');
+    const lived = Date.now() - started;
+    assert.ok(lived >= 2_000 && lived < 2_800, `the key lived ${lived} ms`);
+
+    const next = written.revision + 1;
+    await eventually(async () => (await reopened.revision()) === next, 'the expiry was written');
+  });
+});
+
+describe('ExpiryQueue', function () {
+  it('should take the due keys earliest first, skipping rewritten and cleared ones', function () {
+    const queue = new ExpiryQueue();
+    const model = new Map<string, number>();
+    let seed = 11;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648);
+
+    // Few keys rewritten many times, so stale entries pile up and force rebuilds.
+    for (let i = 1; i <= 5_000; i++) {
+      const key = `/k/${next() % 40}`;
+      const expiresAt = next() % 4 === 0 ? undefined : next() % 10_000;
+      queue.set(key, expiresAt);
+      if (expiresAt === undefined) {
+        model.delete(key);
+      } else {
+        model.set(key, expiresAt);
+      }
+
+      if (i % 250 === 0) {
+        const now = i * 2;
+        const due = queue.takeDue(now);
+        const times = due.map((key) => model.get(key) as number);
+        assert.ok(
+          times.every((time, j) => time <= now && (j === 0 || (times[j - 1] as number) <= time)),
+        );
+        const expected = [...model].filter(([, time]) => time <= now).map(([key]) => key);
+        assert.deepEqual(due.sort(), expected.sort());
+
+        due.forEach((key) => model.delete(key));
+        const earliest = Math.min(...model.values());
+        assert.equal(queue.next, model.size === 0 ? undefined : earliest);
+      }
     }
   });
 });

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { appendFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import { openEmbeddedStore } from '../../shared/store/embedded.js';
@@ -17,6 +18,12 @@ import { padLength } from '../harness/embedded-writer.js';
 import type { TestEtcd } from '../harness/etcd.js';
 import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
 import { waitUntil, WatchRecorder } from '../harness/watch-recorder.js';
+
+/**
+ * How long a key written with ttlSeconds 1 may take to go: etcd rounds a
+ * lease up to its minimum TTL (2 s by default) and checks expiry every 500 ms.
+ */
+const EXPIRY_WAIT_MS = 5_000;
 
 interface Backend {
   name: string;
@@ -368,6 +375,96 @@ for (const backend of [etcdBackend(), embeddedBackend()]) {
       );
     });
 
+    it('should delete a key written with ttlSeconds when it expires, as a watched delete', async function () {
+      const store = await open('ttl-expiry');
+      const recorder = new WatchRecorder();
+      const watch = await store.watch('/t/', (await store.revision()) + 1, recorder);
+      const written = await store.put('/t/k', 'short-lived', { ttlSeconds: 1 });
+      assert.equal((await store.get('/t/k'))?.value, 'short-lived');
+
+      await waitUntilGone(store, '/t/k');
+      await waitUntil(() => recorder.events.length === 2, 'the delete arrived', EXPIRY_WAIT_MS);
+      await watch.cancel();
+
+      assert.equal(recorder.summary[0], `/t/k@${written.revision}`);
+      const deleted = recorder.events[1];
+      assert.equal(deleted?.type, 'delete');
+      assert.equal(deleted.key, '/t/k');
+      assert.ok(deleted.modRevision > written.revision, 'the expiry is a write of its own');
+      assert.ok((await store.revision()) >= deleted.modRevision);
+      assert.deepEqual((await store.range('/t/')).kvs, []);
+    });
+
+    it('should create a key with ttlSeconds only when it is absent', async function () {
+      const store = await open('ttl-create');
+      await store.put('/taken', 'permanent');
+
+      const refused = await store.create('/taken', 'temporary', { ttlSeconds: 1 });
+      assert.equal(refused.succeeded, false);
+      assert.equal(refused.current?.value, 'permanent');
+
+      const created = await store.create('/fresh', 'temporary', { ttlSeconds: 1 });
+      assert.equal(created.succeeded, true);
+      assert.equal((await store.get('/fresh'))?.value, 'temporary');
+      await waitUntilGone(store, '/fresh');
+
+      assert.equal((await store.get('/taken'))?.value, 'permanent');
+      assert.equal((await store.create('/fresh', 'again')).succeeded, true);
+    });
+
+    it('should compare and set with ttlSeconds', async function () {
+      const store = await open('ttl-cas');
+      const { revision } = await store.put('/cas', 'permanent');
+
+      const stale = await store.compareAndSet('/cas', 'stale', revision - 1, { ttlSeconds: 1 });
+      assert.equal(stale.succeeded, false);
+      assert.equal(stale.current?.value, 'permanent');
+
+      const won = await store.compareAndSet('/cas', 'temporary', revision, { ttlSeconds: 1 });
+      assert.equal(won.succeeded, true);
+      assert.equal((await store.get('/cas'))?.value, 'temporary');
+      await waitUntilGone(store, '/cas');
+    });
+
+    it('should keep a key past its ttl once it is written again without one', async function () {
+      const store = await open('ttl-cleared');
+      await store.put('/kept', 'temporary', { ttlSeconds: 1 });
+      await store.put('/kept', 'permanent');
+      // Its ttl starts later than /kept's did, so /kept's would have run out first.
+      await store.put('/control', 'temporary', { ttlSeconds: 1 });
+
+      await waitUntilGone(store, '/control');
+      // etcd revokes the leases due together concurrently: give the other one time too.
+      await sleep(500);
+      assert.equal((await store.get('/kept'))?.value, 'permanent');
+    });
+
+    it('should refuse a ttlSeconds that is not an integer from 1 to 31,536,000', async function () {
+      const store = await open('ttl-invalid');
+      for (const ttlSeconds of [0, -1, 1.5, 31_536_001, Number.NaN, Infinity]) {
+        const calls = [
+          () => store.put('/k', 'x', { ttlSeconds }),
+          () => store.create('/k', 'x', { ttlSeconds }),
+          () => store.compareAndSet('/k', 'x', 0, { ttlSeconds }),
+        ];
+
+        for (const call of calls) {
+          let result: Promise<unknown> | undefined;
+          assert.doesNotThrow(() => void (result = call()));
+          await assert.rejects(result as Promise<unknown>, (error: unknown) => {
+            assert.ok(error instanceof TypeError);
+            assert.match(error.message, /^ttlSeconds must be an integer from 1 to 31536000/);
+            return true;
+          });
+        }
+      }
+      assert.equal(await store.get('/k'), undefined);
+
+      await store.put('/k', 'a year', { ttlSeconds: 31_536_000 });
+      assert.equal((await store.get('/k'))?.value, 'a year');
+      await store.delete('/k');
+    });
+
     it('should stop delivering events after cancel', async function () {
       const store = await open('watch-cancel');
       const recorder = new WatchRecorder();
@@ -382,6 +479,17 @@ for (const backend of [etcdBackend(), embeddedBackend()]) {
       assert.equal(recorder.events.length, 1);
     });
   });
+}
+
+/** Polls until `key` is gone, failing after EXPIRY_WAIT_MS. */
+async function waitUntilGone(store: ConfigStore, key: string): Promise<void> {
+  const deadline = Date.now() + EXPIRY_WAIT_MS;
+  while ((await store.get(key)) !== undefined) {
+    if (Date.now() > deadline) {
+      throw new Error(`${key} was still there after ${EXPIRY_WAIT_MS} ms`);
+    }
+    await sleep(20);
+  }
 }
 
 describe('ConfigStore on embedded, durability', function () {
