@@ -9,7 +9,7 @@ import type { AdminKey } from '../shared/config.js';
 import { ApiError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ConfigStore } from '../shared/store/types.js';
-import { maskConsumerSecrets } from '../shared/consumer-secrets.js';
+import { hideConsumerFields, maskConsumerSecrets } from '../shared/consumer-secrets.js';
 import { SecretError } from '../shared/secrets.js';
 import type { Keyring } from '../shared/secrets.js';
 import { StoreUnavailableError } from '../shared/store/types.js';
@@ -124,7 +124,7 @@ async function putCollection(ctx: Context, crud: Crud, def: ResourceDef, body: u
 
 function respond(ctx: Context, stored: StoredObject, status: number): void {
   ctx.status = status;
-  ctx.body = stored;
+  ctx.body = withoutHidden(stored);
 }
 
 function methodNotAllowed(ctx: Context, def: ResourceDef): ApiError {
@@ -141,7 +141,7 @@ const PAGE_SIZE_MAX = 500;
 function listBody(items: StoredObject[], query: Context['query'], redact: boolean) {
   const filtered = items
     .filter((item) => matchesFilters(item.value, query))
-    .map((item) => (redact ? redactSecrets(item) : item));
+    .map((item) => withoutHidden(redact ? redactSecrets(item) : item));
   const page = positiveInt(query.page, 'page', 1, Number.MAX_SAFE_INTEGER);
   const size = positiveInt(query.page_size, 'page_size', PAGE_SIZE_MIN, PAGE_SIZE_MAX);
   if (page === undefined && size === undefined) {
@@ -196,11 +196,23 @@ function redactFor(ctx: Context, stored: StoredObject): StoredObject {
 }
 
 function redactSecrets(stored: StoredObject): StoredObject {
+  return mapPlugins(stored, maskConsumerSecrets);
+}
+
+/** Every key's answers: fields a plugin declares hidden (password hashes) are left out. */
+function withoutHidden(stored: StoredObject): StoredObject {
+  return mapPlugins(stored, hideConsumerFields);
+}
+
+function mapPlugins(
+  stored: StoredObject,
+  transform: (value: Record<string, unknown>) => Record<string, unknown>,
+): StoredObject {
   const value = stored.value as Record<string, unknown> | null;
   if (value === null || typeof value !== 'object' || typeof value.plugins !== 'object') {
     return stored;
   }
-  return { ...stored, value: maskConsumerSecrets(value) };
+  return { ...stored, value: transform(value) };
 }
 
 async function notFound(ctx: Context): Promise<void> {

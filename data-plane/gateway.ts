@@ -9,6 +9,8 @@ import type { Duplex } from 'node:stream';
 
 import type { Logger } from '../shared/logger.js';
 import { inAddressList } from '../shared/net.js';
+import type { Keyring } from '../shared/secrets.js';
+import type { ConfigStore } from '../shared/store/types.js';
 import { RequestContext } from './context.js';
 import { clientInfo, endToEndHeaders, setForwardingHeaders } from './headers.js';
 import { getRuntime } from './plugins/index.js';
@@ -44,15 +46,26 @@ export interface GatewayOptions {
   trustedProxies?: BlockList;
 }
 
+/** What plugins may use beyond the config: the store to write to and the keyring to seal with. */
+export interface GatewayDeps {
+  store: ConfigStore;
+  keyring: Keyring;
+  logger: Logger;
+}
+
 export class Gateway {
   readonly pools = new UpstreamPools();
   readonly #sync: ConfigSync;
   readonly #logger: Logger;
+  readonly #store: ConfigStore;
+  readonly #keyring: Keyring;
   readonly #trusted: BlockList | undefined;
 
-  constructor(sync: ConfigSync, logger: Logger, options: GatewayOptions = {}) {
+  constructor(sync: ConfigSync, deps: GatewayDeps, options: GatewayOptions = {}) {
     this.#sync = sync;
-    this.#logger = logger;
+    this.#logger = deps.logger;
+    this.#store = deps.store;
+    this.#keyring = deps.keyring;
     this.#trusted = options.trustedProxies;
   }
 
@@ -140,7 +153,12 @@ export class Gateway {
 
   /** Runs rewrite and access; false when a plugin answered (or failed) instead. */
   async #runPhases(ctx: RequestContext): Promise<boolean> {
-    const env: PhaseEnv = { state: this.#sync.state, logger: this.#logger };
+    const env: PhaseEnv = {
+      state: this.#sync.state,
+      logger: this.#logger,
+      store: this.#store,
+      keyring: this.#keyring,
+    };
     try {
       for (const phase of ['rewrite', 'access'] as const) {
         await runPhase(ctx, phase, env);

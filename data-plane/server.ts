@@ -43,9 +43,13 @@ export async function startDataPlane(
   sync.start();
 
   const trusted = config.gateway.trustedProxies;
-  const gateway = new Gateway(sync, logger, {
-    trustedProxies: trusted.length > 0 ? buildAddressList(trusted) : undefined,
-  });
+  const gateway = new Gateway(
+    sync,
+    { store, keyring: options.keyring, logger },
+    {
+      trustedProxies: trusted.length > 0 ? buildAddressList(trusted) : undefined,
+    },
+  );
   const accessLog = startAccessLog(config.accessLog, options.role ?? 'data-plane');
   const tracker = new InFlight();
   const server = createServer(

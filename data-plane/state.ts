@@ -14,6 +14,7 @@ import type { ResourceName } from '../shared/schema/resources.js';
 import { validateResource } from '../shared/schema/resources.js';
 import type { Keyring } from '../shared/secrets.js';
 import type { KeyValue } from '../shared/store/types.js';
+import { AccountIndex } from './account-index.js';
 import { createBalancer } from './balancer/index.js';
 import type { Balancer } from './balancer/index.js';
 import { Router } from './router/router.js';
@@ -62,6 +63,8 @@ export class ConfigState {
   readonly router = new Router<string>();
   /** Consumers by auth plugin and credential key (for example jwt-auth's `key`). */
   readonly consumersByKey = new Map<string, Map<string, Stored<ConsumerValue>>>();
+  /** Email reservations, failed-login counters and revoked tokens under `/_tollgate/`. */
+  readonly accounts = new AccountIndex();
 
   readonly #logger: Logger;
   readonly #keyring: Keyring;
@@ -84,10 +87,11 @@ export class ConfigState {
     };
   }
 
-  /** Applies a put from the store; keys outside the resource directories are ignored. */
+  /** Applies a put from the store; `/_tollgate/` account keys go to `accounts`, others are ignored. */
   applyPut(kv: KeyValue): void {
     const parsed = parseObjectKey(kv.key);
     if (!parsed) {
+      this.accounts.applyPut(kv.key, kv.value);
       return;
     }
     const value = this.#readValue(kv, parsed.resource);
@@ -107,6 +111,7 @@ export class ConfigState {
   applyDelete(key: string): void {
     const parsed = parseObjectKey(key);
     if (!parsed) {
+      this.accounts.applyDelete(key);
       return;
     }
     if (parsed.resource === 'routes') {

@@ -44,3 +44,26 @@ export function openConsumer(consumer: Obj, keyring: Keyring): Obj {
 export function maskConsumerSecrets(consumer: Obj): Obj {
   return mapSecrets(consumer, () => '[redacted]');
 }
+
+/**
+ * For every Admin API answer: removes the fields a plugin declares hidden
+ * (`hiddenFields`, such as password hashes), which even admins never see.
+ */
+export function hideConsumerFields(consumer: Obj): Obj {
+  const plugins = consumer.plugins;
+  if (plugins === null || typeof plugins !== 'object') {
+    return consumer;
+  }
+  const nextPlugins: Obj = {};
+  for (const [name, conf] of Object.entries(plugins as Obj)) {
+    const hidden = getPlugin(name)?.hiddenFields ?? [];
+    if (hidden.length === 0 || conf === null || typeof conf !== 'object') {
+      nextPlugins[name] = conf;
+      continue;
+    }
+    nextPlugins[name] = Object.fromEntries(
+      Object.entries(conf as Obj).filter(([field]) => !hidden.includes(field)),
+    );
+  }
+  return { ...consumer, plugins: nextPlugins };
+}

@@ -6,6 +6,8 @@
  * writes. Tollgate's own bookkeeping lives under `/_tollgate/`, a directory
  * APISIX ignores.
  */
+import { createHash } from 'node:crypto';
+
 import type { ResourceName } from './schema/resources.js';
 
 export const RESOURCE_NAMES: readonly ResourceName[] = [
@@ -36,3 +38,44 @@ export function parseObjectKey(key: string): { resource: ResourceName; id: strin
 
 /** Written on every POST; its new revision numbers the created object. */
 export const ID_SEQUENCE_KEY = '/_tollgate/id_sequence';
+
+/**
+ * Account bookkeeping the data plane writes itself (sign-up, password login,
+ * logout). Every node watches these keys; the counters and revocations are
+ * written with a TTL so etcd removes them when they stop mattering.
+ */
+export const EMAIL_DIR = '/_tollgate/emails/';
+export const FAILURE_DIR = '/_tollgate/login_failures/';
+export const REVOKED_DIR = '/_tollgate/revoked/';
+export const REVOKED_BEFORE_DIR = '/_tollgate/revoked_before/';
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Reserves an email address for one username: `/_tollgate/emails/<sha256 of lowercased email>`. */
+export function emailKey(email: string): string {
+  return `${EMAIL_DIR}${sha256Hex(email.toLowerCase())}`;
+}
+
+export type FailureKind = 'account' | 'address';
+
+const PLAIN_ADDRESS = /^[0-9A-Fa-f:.]{1,45}$/;
+
+/**
+ * Failed-login counter of an account (its lowercased name, hashed) or a
+ * client address (as it is, unless it is not a plain IP: then hashed too,
+ * so no header value can shape the key).
+ */
+export function failureKey(kind: FailureKind, id: string): string {
+  const plain = kind === 'address' && PLAIN_ADDRESS.test(id);
+  return `${FAILURE_DIR}${kind}/${plain ? id : sha256Hex(id.toLowerCase())}`;
+}
+
+export function revokedKey(tokenId: string): string {
+  return `${REVOKED_DIR}${tokenId}`;
+}
+
+export function revokedBeforeKey(username: string): string {
+  return `${REVOKED_BEFORE_DIR}${username}`;
+}

@@ -14,7 +14,7 @@ import type { LogLevel } from './config.js';
 export type Logger = winston.Logger;
 
 const SENSITIVE =
-  /^(key|api[-_]?key|x-api-key|secret|password|passwd|token|authorization|cookie|private_key|client_key)$/i;
+  /^(key|api[-_]?key|x-api-key|secret|password|password_hash|passwd|token|authorization|cookie|private_key|client_key)$/i;
 const REDACTED = '[redacted]';
 
 function redact(value: unknown, depth = 0): unknown {

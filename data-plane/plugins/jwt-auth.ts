@@ -4,18 +4,18 @@
  * The token comes from the header (with or without `Bearer `), then the
  * query argument, then the cookie. Its key claim names the consumer; it must
  * carry the consumer's own algorithm and verify with the consumer's key, and
- * `exp`/`nbf` must hold. Clients only ever see APISIX's short messages; the
- * log says why.
+ * `exp`/`nbf` must hold, and a token revoked by jwt-logout is refused (the
+ * checks shared with jwt-logout live in jwt-token.ts). Clients only ever see
+ * APISIX's short messages; the log says why.
  */
 import type { RequestContext } from '../context.js';
 import type { Stored } from '../state.js';
 import type { ConsumerValue } from '../types.js';
 import { parseCookies } from '../vars.js';
-import { checkClaims, decodeJwt, verifySignature } from './jwt-verify.js';
-import type { JwtCredential } from './jwt-verify.js';
+import { authenticateToken, bearerToken, JWT_MESSAGES, JWT_PLUGIN } from './jwt-token.js';
 import type { PhaseEnv, PluginRuntime } from './types.js';
 
-export const JWT_PLUGIN = 'jwt-auth';
+export { JWT_PLUGIN } from './jwt-token.js';
 
 interface RouteConf {
   header: string;
@@ -31,14 +31,6 @@ interface RouteConf {
 
 type Source = 'header' | 'query' | 'cookie';
 
-const MESSAGES = {
-  missing: 'Missing JWT token in request',
-  invalid: 'JWT token invalid',
-  noKey: 'missing user key in JWT token',
-  unknownKey: 'Invalid user key in JWT token',
-  failed: 'failed to verify jwt',
-} as const;
-
 /** Where verified claims are kept for later plugins when `store_in_ctx` is set. */
 export const JWT_PAYLOAD_VAR = 'jwt_auth_payload';
 
@@ -48,56 +40,25 @@ export const jwtAuthRuntime: PluginRuntime = {
     const conf = raw as unknown as RouteConf;
     const found = fetchToken(ctx, conf);
     if (!found) {
-      return refuse(ctx, conf, env, MESSAGES.missing, 'no token in header, query or cookie');
+      const reason = 'no token in header, query or cookie';
+      return refuse(ctx, conf, env, JWT_MESSAGES.missing, reason);
     }
-    const jwt = decodeJwt(found.token);
-    if (!jwt) {
-      return refuse(ctx, conf, env, MESSAGES.invalid, 'not a compact JWS');
+    const checked = authenticateToken(found.token, env.state, {
+      keyClaimName: conf.key_claim_name,
+      claimsToVerify: conf.claims_to_verify,
+    });
+    if (!checked.ok) {
+      return refuse(ctx, conf, env, checked.message, checked.reason, checked.consumer);
     }
-    const key = jwt.payload[conf.key_claim_name];
-    if (typeof key !== 'string' || key === '') {
-      return refuse(ctx, conf, env, MESSAGES.noKey, `no "${conf.key_claim_name}" claim`);
-    }
-    const consumer = env.state.consumersByKey.get(JWT_PLUGIN)?.get(key);
-    const credential = consumer?.value.plugins?.[JWT_PLUGIN] as JwtCredential | undefined;
-    if (!consumer || !credential) {
-      return refuse(ctx, conf, env, MESSAGES.unknownKey, 'no consumer with this key');
-    }
-
-    const why = verify(jwt, credential, conf);
-    if (why !== undefined) {
-      return refuse(ctx, conf, env, MESSAGES.failed, why, consumer.id);
-    }
-    attach(ctx, consumer, env);
+    attach(ctx, checked.consumer, env);
     if (conf.hide_credentials) {
       hide(ctx, conf, found.from);
     }
     if (conf.store_in_ctx) {
-      ctx.vars.set(JWT_PAYLOAD_VAR, jwt.payload);
+      ctx.vars.set(JWT_PAYLOAD_VAR, checked.jwt.payload);
     }
   },
 };
-
-function verify(
-  jwt: NonNullable<ReturnType<typeof decodeJwt>>,
-  credential: JwtCredential,
-  conf: RouteConf,
-): string | undefined {
-  const algorithm = credential.algorithm ?? 'HS256';
-  if (jwt.header.alg !== algorithm) {
-    return `algorithm ${String(jwt.header.alg)} is not the consumer's ${algorithm}`;
-  }
-  if (!verifySignature(jwt, credential)) {
-    return 'bad signature';
-  }
-  const now = Math.floor(Date.now() / 1000);
-  return checkClaims(
-    jwt.payload,
-    now,
-    credential.lifetime_grace_period ?? 0,
-    conf.claims_to_verify,
-  );
-}
 
 function fetchToken(
   ctx: RequestContext,
@@ -106,8 +67,7 @@ function fetchToken(
   const header = ctx.req.headers[conf.header.toLowerCase()];
   const value = Array.isArray(header) ? header[0] : header;
   if (value !== undefined && value !== '') {
-    const token = /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, '') : value;
-    return { token: token.trim(), from: 'header' };
+    return { token: bearerToken(value), from: 'header' };
   }
   const fromQuery = ctx.query.get(conf.query);
   if (fromQuery) {

@@ -1,6 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 
 import type { Logger } from '../../shared/logger.js';
+import type { Keyring } from '../../shared/secrets.js';
+import type { ConfigStore } from '../../shared/store/types.js';
 import type { RequestContext } from '../context.js';
 import type { ConfigState } from '../state.js';
 
@@ -8,6 +10,14 @@ import type { ConfigState } from '../state.js';
 export interface PhaseEnv {
   state: ConfigState;
   logger: Logger;
+  /**
+   * For the few plugins that write account data themselves (sign-up, login
+   * counters, logout). Read through `state`, which the watch keeps current;
+   * write with compare-and-set so nodes never need to coordinate.
+   */
+  store: ConfigStore;
+  /** Seals consumer secrets written by the data plane, as the control plane does. */
+  keyring: Keyring;
 }
 
 type Phase = (

@@ -3,7 +3,10 @@
  */
 import { compile } from '../schema/validate.js';
 import type { Validator } from '../schema/validate.js';
+import { consumerSignup } from './consumer-signup.js';
 import { jwtAuth } from './jwt-auth.js';
+import { jwtLogout } from './jwt-logout.js';
+import { passwordLogin } from './password-login.js';
 import { publicApi } from './public-api.js';
 import type { PluginDescriptor } from './types.js';
 
@@ -15,7 +18,13 @@ interface RegisteredPlugin {
   validateConsumer?: Validator;
 }
 
-const BUILT_IN: readonly PluginDescriptor[] = [jwtAuth, publicApi];
+const BUILT_IN: readonly PluginDescriptor[] = [
+  jwtAuth,
+  publicApi,
+  consumerSignup,
+  passwordLogin,
+  jwtLogout,
+];
 
 function register(list: readonly PluginDescriptor[]): Map<string, RegisteredPlugin> {
   const byName = new Map<string, RegisteredPlugin>();

@@ -18,6 +18,8 @@ export interface PluginDescriptor {
   consumerSchema?: JsonSchema;
   /** Consumer fields that hold secrets: encrypted at rest, never logged. */
   encryptFields?: string[];
+  /** Consumer fields the Admin API never shows, not even to admin keys (password hashes). */
+  hiddenFields?: string[];
   /** Checks a schema cannot express; returns a message naming the problem. */
   checkConsumer?(conf: Record<string, unknown>): string | undefined;
 }

@@ -1,0 +1,226 @@
+/**
+ * consumer-signup at request time: `POST {username, email, password}`
+ * creates a consumer that can log in with password-login and call jwt-auth
+ * routes with the token it gets.
+ *
+ * How a sign-up reaches the store, and why. The data plane writes the
+ * consumer itself, straight to the store; it never calls the control plane,
+ * so sign-up works while the control plane is down and every node serves it
+ * alone. Uniqueness holds across nodes because each write is a
+ * create-if-absent decided by etcd, never a read-then-write:
+ *
+ * 1. the email is reserved with `create('/_tollgate/emails/<sha256 of the
+ *    lowercased email>', username)`, with a short TTL so a node that dies
+ *    mid-way leaves no reservation behind (taken: 409);
+ * 2. the consumer is written with `create('/consumers/<username>')` (taken:
+ *    409, and the reservation is released with compare-and-delete);
+ * 3. the reservation is rewritten without a TTL, which keeps it for good.
+ *
+ * The consumer passes validateResource('consumers'), the same schema and
+ * plugin checks as an Admin API write, and its secrets (the jwt-auth secret,
+ * the password hash) are sealed with the keyring before the write, so the
+ * control plane and every node read it like any other consumer. It gets
+ * exactly two plugins: jwt-auth (from the route's fixed `jwt` template) and
+ * password-login; the request names no plugin or field of its own.
+ */
+// Limitation: a reservation outlives its consumer when an admin deletes the
+// consumer, so the address cannot sign up again until the reservation key
+// is deleted from the store (it is not an Admin API resource).
+import { randomBytes } from 'node:crypto';
+
+import { sealConsumer } from '../../shared/consumer-secrets.js';
+import { emailKey, objectKey } from '../../shared/keys.js';
+import { hashPassword } from '../../shared/password-hash.js';
+import { validateResource } from '../../shared/schema/resources.js';
+import type { RequestContext } from '../context.js';
+import type { ConfigState } from '../state.js';
+import { answerStoreFailure, readJsonObject, requirePost } from './json-api.js';
+import { JWT_PLUGIN } from './jwt-token.js';
+import { checkSignup } from './signup-checks.js';
+import type { SignupRequest } from './signup-checks.js';
+import type { PhaseEnv, PluginRuntime } from './types.js';
+import { WindowCounter } from './window-counter.js';
+
+const PLUGIN = 'consumer-signup';
+/** How long an email reservation lives before the consumer is written and it is made permanent. */
+const RESERVATION_TTL_SECONDS = 60;
+
+const TAKEN = {
+  username: 'username already taken',
+  email: 'email already registered',
+} as const;
+
+interface SignupConf {
+  key_from: 'email' | 'username';
+  min_password_length: number;
+  jwt: { exp?: number; algorithm?: string };
+  rate_limit: { count: number; window_seconds: number };
+}
+
+/**
+ * One counter per route configuration object. Each node parses its own
+ * copy of the config, so counts are per node; a changed route starts afresh.
+ */
+const limiters = new WeakMap<object, WindowCounter>();
+
+export const consumerSignupRuntime: PluginRuntime = {
+  name: PLUGIN,
+  async access(ctx, raw, env) {
+    const conf = raw as unknown as SignupConf;
+    if (!requirePost(ctx)) {
+      return;
+    }
+    const limiter = limiterFor(raw, conf);
+    const wait = limiter.retryAfter(ctx.clientIp);
+    if (wait !== undefined) {
+      const message = 'too many sign-ups from this address, try again later';
+      ctx.respond(429, { message }, { 'retry-after': String(wait) });
+      return;
+    }
+    const body = await readJsonObject(ctx);
+    const request = body && checkSignup(body, conf.min_password_length);
+    if (typeof request !== 'object') {
+      if (request !== undefined) {
+        ctx.respond(400, { message: request });
+      }
+      return;
+    }
+
+    // Valid requests count, taken names included, which also slows down
+    // probing for registered emails; typos do not use up the allowance.
+    limiter.hit(ctx.clientIp);
+    const taken = takenIn(env.state, request, conf);
+    if (taken !== undefined) {
+      ctx.respond(409, { message: taken });
+      return;
+    }
+    try {
+      await signUp(ctx, request, conf, env);
+    } catch (err) {
+      answerStoreFailure(ctx, env, err, PLUGIN);
+    }
+  },
+};
+
+function limiterFor(raw: object, conf: SignupConf): WindowCounter {
+  let limiter = limiters.get(raw);
+  if (!limiter) {
+    limiter = new WindowCounter(conf.rate_limit.count, conf.rate_limit.window_seconds);
+    limiters.set(raw, limiter);
+  }
+  return limiter;
+}
+
+function jwtKey(request: SignupRequest, conf: SignupConf): string {
+  return conf.key_from === 'username' ? request.username : request.email.toLowerCase();
+}
+
+/**
+ * Refuses early what this node already knows is taken, before any hashing.
+ * The creates in signUp() decide; this only saves work.
+ */
+// Limitation: a 409 tells whether an email is registered; the per-address
+// rate limit slows such probing but does not hide the answer.
+function takenIn(state: ConfigState, request: SignupRequest, conf: SignupConf) {
+  const byJwtKey = state.consumersByKey.get(JWT_PLUGIN);
+  const email = request.email.toLowerCase();
+  if (state.consumers.has(request.username)) {
+    return TAKEN.username;
+  }
+  if (state.accounts.emails.has(emailKey(email)) || byJwtKey?.has(email)) {
+    return TAKEN.email;
+  }
+  if (byJwtKey?.has(jwtKey(request, conf))) {
+    return conf.key_from === 'email' ? TAKEN.email : TAKEN.username;
+  }
+  return undefined;
+}
+
+async function signUp(
+  ctx: RequestContext,
+  request: SignupRequest,
+  conf: SignupConf,
+  env: PhaseEnv,
+): Promise<void> {
+  const consumer = await buildConsumer(request, conf);
+  const invalid = validateResource('consumers', consumer);
+  if (invalid !== undefined) {
+    env.logger.error('failed to build a valid consumer at sign-up', {
+      route_id: ctx.routeId,
+      reason: invalid,
+    });
+    ctx.respond(500, { message: 'internal error' });
+    return;
+  }
+
+  const reservation = emailKey(request.email);
+  const ttl = { ttlSeconds: RESERVATION_TTL_SECONDS };
+  const reserved = await env.store.create(reservation, request.username, ttl);
+  if (!reserved.succeeded) {
+    ctx.respond(409, { message: TAKEN.email });
+    return;
+  }
+  const text = JSON.stringify(sealConsumer(consumer, env.keyring));
+  const created = await env.store
+    .create(objectKey('consumers', request.username), text)
+    .catch(async (err: unknown) => {
+      await env.store.compareAndDelete(reservation, reserved.revision).catch(() => undefined);
+      throw err;
+    });
+  if (!created.succeeded) {
+    await env.store.compareAndDelete(reservation, reserved.revision);
+    ctx.respond(409, { message: TAKEN.username });
+    return;
+  }
+
+  await keepReservation(ctx, env, reservation, request.username, reserved.revision);
+  env.logger.info('consumer signed up', { route_id: ctx.routeId, consumer: request.username });
+  ctx.respond(201, { username: request.username });
+}
+
+async function buildConsumer(request: SignupRequest, conf: SignupConf) {
+  const now = Math.floor(Date.now() / 1000);
+  // Only the template's own fields: nothing else can reach the credential.
+  const grant = { exp: conf.jwt.exp, algorithm: conf.jwt.algorithm };
+  const jwt = {
+    key: jwtKey(request, conf),
+    secret: randomBytes(32).toString('hex'),
+    ...Object.fromEntries(Object.entries(grant).filter(([, v]) => v !== undefined)),
+  };
+  return {
+    username: request.username,
+    plugins: {
+      [JWT_PLUGIN]: jwt,
+      'password-login': { password_hash: await hashPassword(request.password) },
+    },
+    create_time: now,
+    update_time: now,
+  };
+}
+
+/**
+ * Rewrites the reservation without a TTL, so it lasts as long as the
+ * consumer. The consumer exists by now, so a failure here is logged, not
+ * answered: the client's sign-up did succeed.
+ */
+async function keepReservation(
+  ctx: RequestContext,
+  env: PhaseEnv,
+  key: string,
+  username: string,
+  revision: number,
+): Promise<void> {
+  try {
+    const kept = await env.store.compareAndSet(key, username, revision);
+    if (kept.succeeded || (await env.store.create(key, username)).succeeded) {
+      return;
+    }
+    throw new Error('the reservation was taken meanwhile');
+  } catch (err) {
+    env.logger.error('failed to keep the email reservation of a new consumer', {
+      route_id: ctx.routeId,
+      consumer: username,
+      error: (err as Error).message,
+    });
+  }
+}

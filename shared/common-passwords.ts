@@ -1,0 +1,63 @@
+/**
+ * Passwords seen most often in published breach corpora and "most common
+ * passwords" lists (a few hundred of them). Sign-up refuses these, compared
+ * case-insensitively; short ones are here too so that a lower
+ * `min_password_length` still refuses them.
+ */
+// Limitation: a few hundred entries only; a breach corpus check (for
+// example k-anonymity range queries) would need a network call at sign-up.
+// prettier-ignore
+export const COMMON_PASSWORDS: readonly string[] = [
+  '123456', 'password', '12345678', 'qwerty', '123456789', '12345', '1234', '111111', '1234567',
+  'dragon', '123123', 'baseball', 'abc123', 'football', 'monkey', 'letmein', 'shadow', 'master',
+  '696969', 'mustang', '666666', 'qwertyuiop', '123321', '1234567890', 'superman', '654321',
+  '1qaz2wsx', '7777777', 'qazwsx', 'jordan', '123qwe', '000000', 'killer', 'trustno1', 'hunter',
+  'harley', 'zxcvbnm', 'asdfgh', 'buster', 'batman', 'soccer', 'tigger', 'charlie', 'sunshine',
+  'iloveyou', 'ranger', 'hockey', 'computer', 'starwars', 'pepper', 'klaster', '112233', 'zxcvbn',
+  'freedom', 'princess', 'maggie', 'pass', 'ginger', '11111111', '131313', 'love', 'cheese',
+  '159753', 'summer', 'chelsea', 'dallas', 'biteme', 'matrix', 'yankees', '6969', 'corvette',
+  'austin', 'access', 'thunder', 'merlin', 'secret', 'diamond', 'hello', 'hammer', '1234qwer',
+  'silver', 'gfhjkm', 'internet', 'samantha', 'golfer', 'scooter', 'test', 'orange', 'cookie',
+  'q1w2e3r4t5', 'maverick', 'sparky', 'phoenix', 'mickey', 'bigdog', 'snoopy', 'guitar',
+  'whatever', 'chicken', 'camaro', 'mercedes', 'peanut', 'ferrari', 'falcon', 'cowboy', 'welcome',
+  'samsung', 'steelers', 'smokey', 'dakota', 'arsenal', 'boomer', 'eagles', 'tigers', 'marina',
+  'nascar', 'booboo', 'gateway', 'yellow', 'porsche', 'monster', 'spider', 'diablo', 'hannah',
+  'bulldog', 'junior', 'london', 'purple', 'compaq', 'lakers', 'iceman', 'qwer1234', 'cowboys',
+  'money', 'banana', 'ncc1701', 'boston', 'tennis', 'q1w2e3r4', 'coffee', 'scooby', '123654',
+  'nikita', 'yamaha', 'mother', 'barney', 'brandy', 'chester', 'oliver', 'player', 'forever',
+  'rangers', 'midnight', 'bond007', 'angels', 'fishing', 'thomas', 'edward', 'jessica', 'beavis',
+  'password1', 'password12', 'password123', 'password1234', 'passw0rd', 'p@ssw0rd', 'p@ssword',
+  'pa55word', 'qwerty123', 'qwerty1234', 'qwerty12345', 'qwertyui', 'qwertyu', '1q2w3e4r',
+  '1q2w3e4r5t', '1q2w3e4r5t6y', '1qazxsw2', 'zaq12wsx', 'zaq1zaq1', 'zaq1xsw2', 'qazwsxedc',
+  'qazwsxedcrfv', '1qaz2wsx3edc', '123456789a', '1234567890q', '12345678910', '123456789q',
+  '0987654321', '9876543210', '987654321', '11111111111', '1111111111', '0000000000',
+  '2222222222', '5555555555', '1231231234', '1212121212', 'abcdefghij', 'abcd1234', 'abcdefg',
+  'abcdef', 'abc12345', 'abcde12345', 'a1b2c3d4', 'a1b2c3d4e5', 'iloveyou1', 'iloveyou2',
+  'iloveyou12', 'iloveyou123', 'loveyou1', 'lovelove', 'babygirl1', 'welcome1', 'welcome12',
+  'welcome123', 'welcome2024', 'letmein1', 'letmein123', 'trustno1234', 'sunshine1', 'princess1',
+  'football1', 'baseball1', 'superman1', 'batman123', 'monkey123', 'dragon123', 'master123',
+  'shadow123', 'michael1', 'jennifer1', 'jordan23', 'michael', 'jennifer', 'daniel', 'andrew',
+  'joshua', 'anthony', 'william', 'robert', 'matthew', 'ashley', 'nicole', 'jasmine',
+  'administrator', 'admin', 'admin123', 'admin1234', 'adminadmin', 'root', 'toor', 'changeme',
+  'changeme123', 'default', 'guest', 'letmeinnow', 'temp1234', 'temppass', 'test1234',
+  'testing123', 'secret123', 'mypassword', 'mypassword1', 'yourpassword', 'newpassword',
+  'newpass123', 'internet1', 'computer1', 'qwertyqwerty', 'asdfghjkl', 'asdfghjkl1', 'asdf1234',
+  'zxcvbnm123', '1qaz!qaz', '!qaz2wsx', '1qaz@wsx', '123qweasd', '123qweasdzxc', 'qweasdzxc',
+  'qweasd123', 'q1w2e3r4t5y6', '1a2b3c4d5e', '123abc456', 'abc123456', 'aa123456', 'a123456789',
+  'a12345678', '987654321a', '147258369', '123654789', '741852963', '963852741', '159357456',
+  '1357924680', '00000000', '12341234', '11223344', '12121212', '88888888', '99999999',
+  '55555555', '77777777', '987654321q', 'iloveu2', 'loveme1', 'blink182', 'liverpool1',
+  'chelsea1', 'arsenal1', 'manchester', 'manutd1', 'barcelona', 'realmadrid', 'juventus',
+  'ronaldo7', 'cristiano', 'messi10', 'pokemon1', 'naruto123', 'minecraft', 'minecraft1',
+  'roblox123', 'fortnite1', 'starwars1', 'pokemon', 'letmein22', 'baseball12', 'football12',
+  'soccer123', 'hockey123', 'basketball', 'basketball1', 'spiderman', 'spiderman1', 'ironman1',
+  'captain1', 'superstar', 'superman123', 'batman1', 'sunflower', 'butterfly', 'butterfly1',
+  'chocolate', 'chocolate1', 'cheesecake', 'strawberry', 'pineapple', 'watermelon', 'blueberry',
+  'rainbow123', 'princess12', 'angel123', 'angel1234', 'charlie123', 'buster123', 'jordan123',
+  'hunter123', 'hunter2', 'ginger123', 'pepper123', 'michelle1', 'elizabeth1', 'christopher',
+  'stephanie1', 'victoria1', 'alexander1', 'benjamin1', 'whatever1', 'freedom1', 'trustme1',
+  'nothing1', 'password2', 'password9', 'password99', 'passwort', 'hallo123', 'schatz123',
+  'bonjour123', 'motdepasse', 'contraseña', 'senha123', 'qwertz123', 'azerty123', 'azertyuiop',
+  '1234abcd', 'abcd12345', 'zxcvbnm1', 'asdfasdf', 'asdfasdfasdf', 'qwerqwer', 'zaqwsxcde',
+  '1234554321', '1122334455', '0123456789',
+];
