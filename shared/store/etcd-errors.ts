@@ -5,6 +5,7 @@
  * `StoreUnavailableError`; a request etcd refuses keeps an error of its own.
  */
 
+import { isBrokenCircuitError } from 'cockatiel';
 import {
   GRPCCancelledError,
   GRPCDeadlineExceededError,
@@ -69,6 +70,12 @@ export async function mapEtcdError(error: unknown, context: ErrorContext): Promi
   if (message.includes('database space exceeded')) {
     const text = 'etcd is full (its backend quota is exceeded); delete keys, then compact';
     return new StoreFullError(text, { cause: error });
+  }
+  // With several endpoints a member that failed is passed over for a moment;
+  // when every member failed its last call, there is none left to try.
+  if (isBrokenCircuitError(error)) {
+    const text = `etcd is unavailable (${operation}): every endpoint failed its last call`;
+    return new StoreUnavailableError(text, { cause: error });
   }
   if (isUnavailable(error)) {
     return new StoreUnavailableError(`etcd is unavailable (${operation}): ${message}`, {

@@ -3,8 +3,9 @@
  * builders cannot page at a revision or compare create revisions).
  *
  * Every call fails within `timeoutMs` with `StoreUnavailableError` when etcd
- * is away: etcd3's retries and circuit breaker are off, each call carries a
- * gRPC deadline, and a timer races it in case the client waits elsewhere.
+ * is away: each call carries a gRPC deadline, a timer races it in case the
+ * client waits elsewhere, and a call moves to another member only when the
+ * one it tried could not be reached (see `clientOptions`).
  * Only connection failures are reported that way; etcd refusing a request
  * keeps its own error (see `mapEtcdError`).
  *
@@ -17,12 +18,14 @@ import { rootCertificates } from 'node:tls';
 
 import {
   circuitBreaker,
+  CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleWhen,
   noop,
   retry,
 } from 'cockatiel';
+import type { CircuitBreakerPolicy, IPolicy } from 'cockatiel';
 import type {
   ICompare,
   IKeyValue,
@@ -33,7 +36,7 @@ import type {
   IRequestOp,
   ITxnResponse,
 } from 'etcd3';
-import { Etcd3, isRecoverableError } from 'etcd3';
+import { Etcd3, GRPCUnavailableError, isRecoverableError } from 'etcd3';
 
 import {
   checkKey,
@@ -121,19 +124,15 @@ function clientOptions(
     grpcOptions: { 'grpc.max_receive_message_length': maxResponseBytes },
     // With one endpoint: one attempt per call and no circuit breaker, so an
     // outage shows within timeoutMs and the first call after etcd is back
-    // goes through. With several: a member that refuses is skipped for a
-    // moment and the call moves to the next one, within the same timeout.
+    // goes through. With several, see `memberPolicies`.
     faultHandling: {
-      host: () =>
-        options.endpoints.length > 1
-          ? circuitBreaker(handleWhen(isRecoverableError), {
-              halfOpenAfter: MEMBER_RETRY_AFTER_MS,
-              breaker: new ConsecutiveBreaker(1),
-            })
-          : noop,
+      host: options.endpoints.length > 1 ? memberPolicies() : () => noop,
+      // Only a call that never reached a member moves on to the next one: a
+      // call that timed out may still be applied, and the caller has been
+      // told it failed by then.
       global:
         options.endpoints.length > 1
-          ? retry(handleWhen(isRecoverableError), { maxAttempts: options.endpoints.length - 1 })
+          ? retry(handleWhen(isMemberUnreachable), { maxAttempts: options.endpoints.length - 1 })
           : noop,
       // etcd3 types this as a backoff but calls next() on it first; a backoff is also a factory.
       watchBackoff: new ExponentialBackoff({
@@ -438,6 +437,43 @@ class EtcdStore implements ConfigStore {
       throw new Error('etcd store is closed');
     }
   }
+}
+
+/**
+ * One circuit breaker per member: a member that could not be reached or did
+ * not answer in time is passed over for a moment, and calls go to the others.
+ * When every member is passed over, as during a leader election, where each
+ * one waits for the new leader, calls go through to them all again, so that
+ * the cluster is used the moment it has a leader rather than when a breaker
+ * next lets a call through.
+ */
+function memberPolicies(): () => IPolicy {
+  const breakers: CircuitBreakerPolicy[] = [];
+  const isOpen = (breaker: CircuitBreakerPolicy) => breaker.state === CircuitState.Open;
+  return () => {
+    const breaker = circuitBreaker(handleWhen(isRecoverableError), {
+      halfOpenAfter: MEMBER_RETRY_AFTER_MS,
+      breaker: new ConsecutiveBreaker(1),
+    });
+    breakers.push(breaker);
+    return {
+      onSuccess: breaker.onSuccess,
+      onFailure: breaker.onFailure,
+      execute: (fn, signal) =>
+        breakers.every(isOpen)
+          ? Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }))
+          : breaker.execute(fn, signal),
+    } as IPolicy;
+  };
+}
+
+/**
+ * The call failed because this member could not be reached, not because the
+ * cluster refused or delayed it: etcd's own refusals ("etcdserver: no
+ * leader", "request timed out") share the UNAVAILABLE status but name etcd.
+ */
+function isMemberUnreachable(error: Error): boolean {
+  return error instanceof GRPCUnavailableError && !error.message.includes('etcdserver:');
 }
 
 function modEquals(key: Buffer, expectedModRevision: number): ICompare {

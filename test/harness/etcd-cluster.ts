@@ -29,7 +29,9 @@ export interface ClusterOptions {
 export interface EtcdMember {
   name: string;
   clientUrl: string;
+  /** Kills the member (SIGKILL); its data stays. Does nothing when it is not running. */
   stop(): Promise<void>;
+  /** Starts the member again; does nothing when it is running. */
   start(): Promise<void>;
 }
 
@@ -39,7 +41,10 @@ export interface EtcdCluster {
   tls?: TlsFiles;
   /** Stops every member (data kept). */
   stopAll(): Promise<void>;
+  /** Starts the stopped members and waits until every member is healthy. */
   startAll(): Promise<void>;
+  /** The index in `members` of the current raft leader, asked of every running member. */
+  leader(): number;
   /** Stops everything and removes the data. */
   destroy(): Promise<void>;
 }
@@ -145,15 +150,18 @@ export async function startEtcdCluster(options: ClusterOptions = {}): Promise<Et
           ]
         : []),
     ];
+    const running = () => proc !== undefined && proc.exitCode === null && proc.signalCode === null;
     const member: EtcdMember = {
       name: spec.name,
       clientUrl,
       start: async () => {
-        proc = spawn('etcd', args, { stdio: 'ignore' });
+        if (!running()) {
+          proc = spawn('etcd', args, { stdio: 'ignore' });
+        }
       },
       stop: () =>
         new Promise((resolve) => {
-          if (!proc || proc.exitCode !== null) {
+          if (!proc || !running()) {
             resolve();
             return;
           }
@@ -175,6 +183,7 @@ export async function startEtcdCluster(options: ClusterOptions = {}): Promise<Et
       await Promise.all(members.map((m) => m.start()));
       await waitHealthy(cluster);
     },
+    leader: () => leaderIndex(cluster),
     destroy: async () => {
       await cluster.stopAll();
       rmSync(dir, { recursive: true, force: true });
@@ -209,6 +218,25 @@ function etcdctl(cluster: EtcdCluster, args: string[], user?: string): string {
 function enableAuth(cluster: EtcdCluster, password: string): void {
   etcdctl(cluster, ['user', 'add', `root:${password}`]);
   etcdctl(cluster, ['auth', 'enable']);
+}
+
+interface EndpointStatus {
+  Endpoint: string;
+  Status: { header: { member_id: string }; leader: string };
+}
+
+function leaderIndex(cluster: EtcdCluster): number {
+  const json = etcdctl(cluster, ['endpoint', 'status', '--write-out=json', '--command-timeout=2s']);
+  // Member ids are 64-bit: quote them before JSON.parse rounds them.
+  const statuses = JSON.parse(
+    json.replace(/"(member_id|leader)":(\d+)/g, '"$1":"$2"'),
+  ) as EndpointStatus[];
+  const leader = statuses.find((s) => s.Status.header.member_id === s.Status.leader);
+  const index = cluster.endpoints.indexOf(leader?.Endpoint ?? '');
+  if (index < 0) {
+    throw new Error(`no member reports itself leader: ${JSON.stringify(statuses)}`);
+  }
+  return index;
 }
 
 async function waitHealthy(cluster: EtcdCluster): Promise<void> {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 
+import { BrokenCircuitError } from 'cockatiel';
 import {
   Etcd3,
   GRPCAbortedError,
@@ -244,6 +245,7 @@ describe('mapEtcdError', function () {
       undefined,
     ],
     ['an aborted call', new GRPCAbortedError('10 ABORTED: aborted'), 'put', undefined],
+    ['every member passed over', new BrokenCircuitError(), 'put', StoreUnavailableError],
   ];
 
   for (const [name, error, operation, expected] of cases) {
