@@ -7,6 +7,7 @@ import { createEtcdStore } from '../../shared/store/etcd.js';
 import type { ConfigStore } from '../../shared/store/types.js';
 import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
 import type { TestEtcd } from '../harness/etcd.js';
+import { waitUntil } from '../harness/watch-recorder.js';
 import { startAdmin } from '../helpers/admin.js';
 import type { TestAdmin } from '../helpers/admin.js';
 import { eventually, startNode } from '../helpers/data-plane.js';
@@ -132,7 +133,7 @@ describe('data plane plugins, access log and shutdown', function () {
   it('should finish requests in flight when it shuts down, then refuse new ones', async function () {
     await put('/routes/1', { uri: '/delay/*', upstream: { nodes: { [upstream.node]: 1 } } });
     const inFlight = node.request('/delay/400');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(() => upstream.open() === 1, 'the upstream holds the request');
     const closing = node.close(5000);
     const res = await inFlight;
     assert.equal(res.status, 200);
