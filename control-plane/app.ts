@@ -34,7 +34,7 @@ export interface AdminAppOptions {
 
 export function createAdminApp(options: AdminAppOptions): Koa {
   const app = new Koa();
-  const crud = new Crud(options.store, options.keyring);
+  const crud = new Crud(options.store, { keyring: options.keyring, logger: options.logger });
   const router = new Router({ prefix: '/apisix/admin' });
   const body = (ctx: Context) => readJsonBody(ctx, options.maxBodyBytes);
 

@@ -8,7 +8,8 @@
  */
 import { openConsumer, sealConsumer } from '../shared/consumer-secrets.js';
 import { ApiError } from '../shared/errors.js';
-import { ID_SEQUENCE_KEY, objectKey, resourceDir } from '../shared/keys.js';
+import { EMAIL_DIR, ID_SEQUENCE_KEY, objectKey, resourceDir } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
 import { getPlugin } from '../shared/plugins/index.js';
 import type { ResourceName } from '../shared/schema/resources.js';
 import { ID_PATTERN, validateResource } from '../shared/schema/resources.js';
@@ -34,20 +35,27 @@ const ID_REGEX = new RegExp(ID_PATTERN);
 /** Consumers are named by username, which APISIX restricts further. */
 const USERNAME_REGEX = /^[a-zA-Z0-9_-]{1,256}$/;
 
+export interface CrudOptions {
+  /** Seals consumer secrets before writing and opens them after reading. */
+  keyring?: Keyring;
+  /** Told about follow-up work that failed after a write succeeded. */
+  logger?: Logger;
+  /** Seconds since the epoch, for create_time and update_time. */
+  now?: () => number;
+}
+
 export class Crud {
   readonly #store: ConfigStore;
   readonly #queue = new KeyedQueue();
   readonly #keyring: Keyring;
+  readonly #logger: Logger | undefined;
   readonly #now: () => number;
 
-  constructor(
-    store: ConfigStore,
-    keyring: Keyring = new Keyring([]),
-    now: () => number = () => Math.floor(Date.now() / 1000),
-  ) {
+  constructor(store: ConfigStore, options: CrudOptions = {}) {
     this.#store = store;
-    this.#keyring = keyring;
-    this.#now = now;
+    this.#keyring = options.keyring ?? new Keyring([]);
+    this.#logger = options.logger;
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
   }
 
   async get(def: ResourceDef, id: string): Promise<StoredObject> {
@@ -165,6 +173,9 @@ export class Crud {
         }
         const res = await this.#store.compareAndDelete(key, current.modRevision);
         if (res.succeeded) {
+          if (def.name === 'consumers') {
+            await this.#releaseEmails(id);
+          }
           return { deleted: '1', key: this.#store.prefix + key };
         }
       }
@@ -274,12 +285,38 @@ export class Crud {
     }
   }
 
-  async #readAll(resource: ResourceName): Promise<KeyValue[]> {
+  /**
+   * Frees the email addresses a deleted consumer reserved at sign-up, so that
+   * they can sign up again. The consumer is gone already, so a failure here
+   * is logged rather than answered; each release is a compare-and-delete, so
+   * an address that has just been reserved by someone else stays theirs.
+   */
+  async #releaseEmails(username: string): Promise<void> {
+    try {
+      for (const kv of await this.#readDir(EMAIL_DIR)) {
+        if (kv.value === username) {
+          await this.#store.compareAndDelete(kv.key, kv.modRevision);
+        }
+      }
+    } catch (err) {
+      this.#logger?.error('failed to release the email reservations of a deleted consumer', {
+        consumer: username,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  #readAll(resource: ResourceName): Promise<KeyValue[]> {
+    return this.#readDir(resourceDir(resource));
+  }
+
+  /** Every key under a directory, read page by page at one revision. */
+  async #readDir(dir: string): Promise<KeyValue[]> {
     const out: KeyValue[] = [];
     let after: string | undefined;
     let revision: number | undefined;
     for (;;) {
-      const page = await this.#store.range(resourceDir(resource), {
+      const page = await this.#store.range(dir, {
         limit: LIST_PAGE_SIZE,
         after,
         revision,

@@ -14,7 +14,8 @@
  *    mid-way leaves no reservation behind (taken: 409);
  * 2. the consumer is written with `create('/consumers/<username>')` (taken:
  *    409, and the reservation is released with compare-and-delete);
- * 3. the reservation is rewritten without a TTL, which keeps it for good.
+ * 3. the reservation is rewritten without a TTL, which keeps it until the
+ *    Admin API deletes the consumer (control-plane/crud.ts frees it then).
  *
  * The consumer passes validateResource('consumers'), the same schema and
  * plugin checks as an Admin API write, and its secrets (the jwt-auth secret,
@@ -23,9 +24,6 @@
  * exactly two plugins: jwt-auth (from the route's fixed `jwt` template) and
  * password-login; the request names no plugin or field of its own.
  */
-// Limitation: a reservation outlives its consumer when an admin deletes the
-// consumer, so the address cannot sign up again until the reservation key
-// is deleted from the store (it is not an Admin API resource).
 import { randomBytes } from 'node:crypto';
 
 import { sealConsumer } from '../../shared/consumer-secrets.js';

@@ -90,6 +90,23 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       assert.deepEqual((a.status === 409 ? a : b).body, { message: 'email already registered' });
     });
 
+    it('should free the email of a consumer the Admin API deletes, and only that one', async function () {
+      await signUp(c, ALICE, '/signup-by-name');
+      const bob = { username: 'bob', email: 'bob@example.com', password: ALICE.password };
+      await signUp(c, bob, '/signup-by-name');
+      const deleted = await c.admin.request('DELETE', '/apisix/admin/consumers/alice');
+      assert.equal(deleted.status, 200, deleted.text);
+      assert.equal(await c.store.get(emailKey(ALICE.email)), undefined);
+      assert.equal((await c.store.get(emailKey(bob.email)))?.value, 'bob');
+
+      await c.onBoth((n) => !n.sync.state.consumers.has('alice'));
+      const again = { ...ALICE, username: 'alice-again' };
+      await signUp(c, again, '/signup-by-name');
+      assert.equal((await c.store.get(emailKey(ALICE.email)))?.value, 'alice-again');
+      const taken = await c.post(c.nodes[1], '/signup-by-name', { ...bob, username: 'bob2' });
+      assert.deepEqual(taken.body, { message: 'email already registered' });
+    });
+
     it('should refuse weak or malformed input with a message saying why', async function () {
       const cases: [Record<string, unknown>, RegExp][] = [
         [{ ...ALICE, password: 'short-1' }, /10 to 256 characters/],
