@@ -1,25 +1,32 @@
 /**
  * What a node knows of the account bookkeeping under `/_tollgate/`, kept in
  * step by the same watch as the config: email reservations, failed-login
- * counters, and revoked tokens. Plugins read it here and write through the
+ * and sign-up counters, and revoked tokens. Plugins read it here and write through the
  * store; etcd deletes the expiring keys, and the delete events remove them
  * here.
  */
-import { EMAIL_DIR, FAILURE_DIR, REVOKED_BEFORE_DIR, REVOKED_DIR } from '../shared/keys.js';
+import {
+  EMAIL_DIR,
+  FAILURE_DIR,
+  REVOKED_BEFORE_DIR,
+  REVOKED_DIR,
+  SIGNUP_DIR,
+} from '../shared/keys.js';
 
-export interface FailureCounter {
+/** A count of hits (failed logins, sign-ups) in a window, as shared-counters.ts writes it. */
+export interface WindowCounter {
   count: number;
-  /** Epoch seconds of the first failure of the window. */
+  /** Epoch seconds of the first hit of the window. */
   first: number;
-  /** Epoch seconds until which the account or address is locked, once `count` reached the limit. */
+  /** Epoch seconds until which the key is locked, once `count` reached the limit. */
   locked_until?: number;
 }
 
 export class AccountIndex {
   /** Usernames by email reservation key (the full store key). */
   readonly emails = new Map<string, string>();
-  /** Failed-login counters by store key. */
-  readonly failures = new Map<string, FailureCounter>();
+  /** Failed-login and sign-up counters by store key. */
+  readonly counters = new Map<string, WindowCounter>();
   /** Revoked token ids (jti, or the token's sha256) and the consumer each belonged to. */
   readonly revoked = new Map<string, string>();
   /** Per username: tokens issued at or before these epoch seconds are refused. */
@@ -29,10 +36,12 @@ export class AccountIndex {
   applyPut(key: string, value: string): boolean {
     if (key.startsWith(EMAIL_DIR)) {
       this.emails.set(key, value);
-    } else if (key.startsWith(FAILURE_DIR)) {
+    } else if (key.startsWith(FAILURE_DIR) || key.startsWith(SIGNUP_DIR)) {
       const counter = parseCounter(value);
       if (counter) {
-        this.failures.set(key, counter);
+        this.counters.set(key, counter);
+      } else {
+        this.counters.delete(key);
       }
     } else if (key.startsWith(REVOKED_DIR)) {
       this.revoked.set(key.slice(REVOKED_DIR.length), value);
@@ -50,8 +59,8 @@ export class AccountIndex {
   applyDelete(key: string): boolean {
     if (key.startsWith(EMAIL_DIR)) {
       this.emails.delete(key);
-    } else if (key.startsWith(FAILURE_DIR)) {
-      this.failures.delete(key);
+    } else if (key.startsWith(FAILURE_DIR) || key.startsWith(SIGNUP_DIR)) {
+      this.counters.delete(key);
     } else if (key.startsWith(REVOKED_DIR)) {
       this.revoked.delete(key.slice(REVOKED_DIR.length));
     } else if (key.startsWith(REVOKED_BEFORE_DIR)) {
@@ -64,9 +73,9 @@ export class AccountIndex {
 }
 
 /** A counter as stored; undefined (ignored) when another writer left something else there. */
-export function parseCounter(text: string): FailureCounter | undefined {
+export function parseCounter(text: string): WindowCounter | undefined {
   try {
-    const value = JSON.parse(text) as Partial<FailureCounter> | null;
+    const value = JSON.parse(text) as Partial<WindowCounter> | null;
     if (typeof value?.count !== 'number' || typeof value.first !== 'number') {
       return undefined;
     }

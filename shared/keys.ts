@@ -46,6 +46,7 @@ export const ID_SEQUENCE_KEY = '/_tollgate/id_sequence';
  */
 export const EMAIL_DIR = '/_tollgate/emails/';
 export const FAILURE_DIR = '/_tollgate/login_failures/';
+export const SIGNUP_DIR = '/_tollgate/signup_counts/';
 export const REVOKED_DIR = '/_tollgate/revoked/';
 export const REVOKED_BEFORE_DIR = '/_tollgate/revoked_before/';
 
@@ -68,8 +69,16 @@ const PLAIN_ADDRESS = /^[0-9A-Fa-f:.]{1,45}$/;
  * so no header value can shape the key).
  */
 export function failureKey(kind: FailureKind, id: string): string {
-  const plain = kind === 'address' && PLAIN_ADDRESS.test(id);
-  return `${FAILURE_DIR}${kind}/${plain ? id : sha256Hex(id.toLowerCase())}`;
+  return `${FAILURE_DIR}${kind}/${kind === 'address' ? addressPart(id) : sha256Hex(id.toLowerCase())}`;
+}
+
+/** Sign-ups through one route from one client address, for consumer-signup's rate limit. */
+export function signupKey(routeId: string, address: string): string {
+  return `${SIGNUP_DIR}${sha256Hex(routeId)}/${addressPart(address)}`;
+}
+
+function addressPart(address: string): string {
+  return PLAIN_ADDRESS.test(address) ? address : sha256Hex(address.toLowerCase());
 }
 
 export function revokedKey(tokenId: string): string {

@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { sealConsumer } from '../../shared/consumer-secrets.js';
-import { emailKey, objectKey } from '../../shared/keys.js';
+import { emailKey, objectKey, signupKey } from '../../shared/keys.js';
 import { hashPassword } from '../../shared/password-hash.js';
 import { validateResource } from '../../shared/schema/resources.js';
 import type { RequestContext } from '../context.js';
@@ -37,7 +37,8 @@ import { JWT_PLUGIN } from './jwt-token.js';
 import { checkSignup } from './signup-checks.js';
 import type { SignupRequest } from './signup-checks.js';
 import type { PhaseEnv, PluginRuntime } from './types.js';
-import { WindowCounter } from './window-counter.js';
+import { lockedFor, recordHit } from './shared-counters.js';
+import type { CounterLimits } from './shared-counters.js';
 
 const PLUGIN = 'consumer-signup';
 /** How long an email reservation lives before the consumer is written and it is made permanent. */
@@ -55,12 +56,6 @@ interface SignupConf {
   rate_limit: { count: number; window_seconds: number };
 }
 
-/**
- * One counter per route configuration object. Each node parses its own
- * copy of the config, so counts are per node; a changed route starts afresh.
- */
-const limiters = new WeakMap<object, WindowCounter>();
-
 export const consumerSignupRuntime: PluginRuntime = {
   name: PLUGIN,
   async access(ctx, raw, env) {
@@ -68,11 +63,10 @@ export const consumerSignupRuntime: PluginRuntime = {
     if (!requirePost(ctx)) {
       return;
     }
-    const limiter = limiterFor(raw, conf);
-    const wait = limiter.retryAfter(ctx.clientIp);
-    if (wait !== undefined) {
-      const message = 'too many sign-ups from this address, try again later';
-      ctx.respond(429, { message }, { 'retry-after': String(wait) });
+    const now = Math.floor(Date.now() / 1000);
+    const counter = signupKey(ctx.routeId ?? '', ctx.clientIp);
+    const limits = signupLimits(conf);
+    if (refuseTooMany(ctx, lockedFor(env.state, [counter], limits, now))) {
       return;
     }
     const body = await readJsonObject(ctx);
@@ -84,15 +78,17 @@ export const consumerSignupRuntime: PluginRuntime = {
       return;
     }
 
-    // Valid requests count, taken names included, which also slows down
-    // probing for registered emails; typos do not use up the allowance.
-    limiter.hit(ctx.clientIp);
-    const taken = takenIn(env.state, request, conf);
-    if (taken !== undefined) {
-      ctx.respond(409, { message: taken });
-      return;
-    }
     try {
+      // Valid requests count, taken names included, which also slows down
+      // probing for registered emails; typos do not use up the allowance.
+      if (refuseTooMany(ctx, await recordHit(env.store, counter, limits, now))) {
+        return;
+      }
+      const taken = takenIn(env.state, request, conf);
+      if (taken !== undefined) {
+        ctx.respond(409, { message: taken });
+        return;
+      }
       await signUp(ctx, request, conf, env);
     } catch (err) {
       answerStoreFailure(ctx, env, err, PLUGIN);
@@ -100,13 +96,24 @@ export const consumerSignupRuntime: PluginRuntime = {
   },
 };
 
-function limiterFor(raw: object, conf: SignupConf): WindowCounter {
-  let limiter = limiters.get(raw);
-  if (!limiter) {
-    limiter = new WindowCounter(conf.rate_limit.count, conf.rate_limit.window_seconds);
-    limiters.set(raw, limiter);
+/** Answers 429 when the address must wait `wait` seconds; true when it did. */
+function refuseTooMany(ctx: RequestContext, wait: number | undefined): boolean {
+  if (wait === undefined) {
+    return false;
   }
-  return limiter;
+  const message = 'too many sign-ups from this address, try again later';
+  ctx.respond(429, { message }, { 'retry-after': String(wait) });
+  return true;
+}
+
+/**
+ * Sign-ups per client address and route, counted in the store so that all
+ * nodes share one allowance: `count` per window, then refusals until the
+ * window has passed since the last one allowed.
+ */
+function signupLimits(conf: SignupConf): CounterLimits {
+  const { count, window_seconds } = conf.rate_limit;
+  return { limit: count, windowSeconds: window_seconds, lockSeconds: window_seconds };
 }
 
 function jwtKey(request: SignupRequest, conf: SignupConf): string {

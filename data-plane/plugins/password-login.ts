@@ -6,7 +6,7 @@
  * An unknown account and a wrong password get the same 401 after the same
  * work: scrypt always runs (against a fixed dummy hash when there is no
  * account) and both count a failure. Failures lock the account and the
- * client address on every node (login-failures.ts); a locked one gets 429
+ * client address on every node (shared-counters.ts); a locked one gets 429
  * before its password is even checked.
  */
 // Limitation: scrypt runs on libuv's small thread pool (16 MiB and tens of
@@ -21,8 +21,8 @@ import type { ConfigState, Stored } from '../state.js';
 import type { ConsumerValue } from '../types.js';
 import { answerStoreFailure, readJsonObject, requirePost } from './json-api.js';
 import { JWT_PLUGIN } from './jwt-token.js';
-import { clearFailures, lockedFor, recordFailure } from './login-failures.js';
-import type { LockConf } from './login-failures.js';
+import { clearCounter, lockedFor, recordHit } from './shared-counters.js';
+import type { CounterLimits } from './shared-counters.js';
 import type { PhaseEnv, PluginRuntime } from './types.js';
 
 const PLUGIN = 'password-login';
@@ -53,7 +53,7 @@ export const passwordLoginRuntime: PluginRuntime = {
       return;
     }
     try {
-      await logIn(ctx, login, raw as unknown as LockConf, env);
+      await logIn(ctx, login, lockLimits(raw as unknown as LockConf), env);
     } catch (err) {
       answerStoreFailure(ctx, env, err, PLUGIN);
     }
@@ -90,10 +90,25 @@ function findConsumer(state: ConfigState, login: Login): Stored<ConsumerValue> |
     : (byKey?.get(email) ?? byKey?.get(login.name));
 }
 
+/** The route's lock-out settings, as the plugin schema names them. */
+interface LockConf {
+  max_failures: number;
+  window_seconds: number;
+  lock_seconds: number;
+}
+
+function lockLimits(conf: LockConf): CounterLimits {
+  return {
+    limit: conf.max_failures,
+    windowSeconds: conf.window_seconds,
+    lockSeconds: conf.lock_seconds,
+  };
+}
+
 async function logIn(
   ctx: RequestContext,
   login: Login,
-  conf: LockConf,
+  conf: CounterLimits,
   env: PhaseEnv,
 ): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
@@ -115,14 +130,14 @@ async function logIn(
     typeof hash === 'string' ? hash : DUMMY_HASH,
   );
   if (!consumer || !credential || !matches) {
-    await Promise.all(keys.map((key) => recordFailure(env.store, key, conf, now)));
+    await Promise.all(keys.map((key) => recordHit(env.store, key, conf, now)));
     const reason = consumer ? 'wrong password' : 'unknown account';
     env.logger.info('password login refused', { route_id: ctx.routeId, reason });
     ctx.respond(401, INVALID);
     return;
   }
 
-  await clearFailures(env.store, env.state, accountKey);
+  await clearCounter(env.store, env.state, accountKey);
   await answerToken(ctx, env, consumer, credential, now);
 }
 

@@ -141,16 +141,39 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       assert.equal((await c.post(c.nodes[0], '/signup', 'nope')).status, 400);
     });
 
-    it('should limit sign-ups per client address on each node', async function () {
+    it('should limit sign-ups per client address across all nodes', async function () {
       const limited = { 'consumer-signup': { rate_limit: { count: 2, window_seconds: 60 } } };
       await c.put('/routes/signup', { uri: '/signup', plugins: limited });
       const user = (n: number) => ({ ...ALICE, username: `user${n}`, email: `u${n}@example.com` });
       assert.equal((await c.post(c.nodes[0], '/signup', user(1), from('10.1.0.1'))).status, 201);
-      assert.equal((await c.post(c.nodes[0], '/signup', user(2), from('10.1.0.1'))).status, 201);
-      const third = await c.post(c.nodes[0], '/signup', user(3), from('10.1.0.1'));
-      assert.equal(third.status, 429);
-      assert.ok(Number(third.headers['retry-after']) > 0);
-      assert.equal((await c.post(c.nodes[0], '/signup', user(4), from('10.1.0.2'))).status, 201);
+      assert.equal((await c.post(c.nodes[1], '/signup', user(2), from('10.1.0.1'))).status, 201);
+      for (const node of c.nodes) {
+        const refused = await c.post(node, '/signup', user(3), from('10.1.0.1'));
+        assert.equal(refused.status, 429);
+        assert.ok(Number(refused.headers['retry-after']) > 0);
+      }
+      assert.equal((await c.post(c.nodes[1], '/signup', user(4), from('10.1.0.2'))).status, 201);
+      assert.equal(await c.store.get('/consumers/user3'), undefined);
+    });
+
+    it('should hold the limit against a burst split across nodes', async function () {
+      const limited = { 'consumer-signup': { rate_limit: { count: 3, window_seconds: 60 } } };
+      await c.put('/routes/signup', { uri: '/signup', plugins: limited });
+      const attempts = Array.from({ length: 10 }, (_, n) =>
+        c.post(
+          c.nodes[n % 2],
+          '/signup',
+          {
+            ...ALICE,
+            username: `burst${n}`,
+            email: `b${n}@example.com`,
+          },
+          from('10.1.0.9'),
+        ),
+      );
+      const statuses = (await Promise.all(attempts)).map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 201).length, 3, statuses.join(','));
+      assert.equal(statuses.filter((s) => s === 429).length, 7, statuses.join(','));
     });
 
     it('should give a self-registered consumer jwt-auth and password-login only', async function () {
@@ -221,7 +244,7 @@ describe('consumer-signup, password-login and jwt-logout', function () {
         assert.equal(res.status, 401);
       }
       const key = failureKey('account', 'alice');
-      await c.onBoth((n) => (n.sync.state.accounts.failures.get(key)?.count ?? 0) >= 3);
+      await c.onBoth((n) => (n.sync.state.accounts.counters.get(key)?.count ?? 0) >= 3);
       const right = { username: 'alice', password: ALICE.password };
       const locked = await c.post(c.nodes[1], '/login', right, from('10.2.0.9'));
       assert.equal(locked.status, 429);
@@ -244,7 +267,7 @@ describe('consumer-signup, password-login and jwt-logout', function () {
         assert.equal(res.status, 401);
       }
       const key = failureKey('address', '10.3.0.1');
-      await c.onBoth((n) => n.sync.state.accounts.failures.has(key));
+      await c.onBoth((n) => n.sync.state.accounts.counters.has(key));
       const right = { username: 'alice', password: ALICE.password };
       assert.equal((await c.post(c.nodes[1], '/login', right, from('10.3.0.1'))).status, 429);
       assert.equal((await c.post(c.nodes[1], '/login', right, from('10.3.0.2'))).status, 200);
@@ -253,7 +276,7 @@ describe('consumer-signup, password-login and jwt-logout', function () {
     it('should forget the failures of an account after a success', async function () {
       await c.post(c.nodes[0], '/login', { username: 'alice', password: 'x' });
       const key = failureKey('account', 'alice');
-      await c.onBoth((n) => n.sync.state.accounts.failures.get(key)?.count === 1);
+      await c.onBoth((n) => n.sync.state.accounts.counters.get(key)?.count === 1);
       await logIn(c, c.nodes[0], { username: 'alice', password: ALICE.password });
       assert.equal(await c.store.get(key), undefined);
     });
@@ -264,8 +287,8 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       });
       await c.post(c.nodes[0], '/login', { username: 'alice', password: 'x' });
       const key = failureKey('account', 'alice');
-      await c.onBoth((n) => n.sync.state.accounts.failures.has(key));
-      await c.onBoth((n) => !n.sync.state.accounts.failures.has(key), 10_000);
+      await c.onBoth((n) => n.sync.state.accounts.counters.has(key));
+      await c.onBoth((n) => !n.sync.state.accounts.counters.has(key), 10_000);
       assert.equal(await c.store.get(key), undefined);
     });
   });
