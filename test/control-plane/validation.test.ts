@@ -1,33 +1,11 @@
 import assert from 'node:assert/strict';
 
-import { createEtcdStore } from '../../shared/store/etcd.js';
-import type { ConfigStore } from '../../shared/store/types.js';
-import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
-import type { TestEtcd } from '../harness/etcd.js';
-import { startAdmin } from '../helpers/admin.js';
-import type { TestAdmin } from '../helpers/admin.js';
+import { adminOnEtcd } from '../helpers/admin-fixture.js';
 
 const UPSTREAM = { nodes: { '127.0.0.1:1980': 1 } };
 
 describe('Admin API validation', function () {
-  let etcd: TestEtcd;
-  let store: ConfigStore;
-  let admin: TestAdmin;
-
-  before(async function () {
-    etcd = await startTestEtcd();
-  });
-  after(async function () {
-    await etcd.stop();
-  });
-  beforeEach(async function () {
-    store = createEtcdStore({ endpoints: etcd.endpoints, prefix: uniquePrefix('validation') });
-    admin = await startAdmin(store);
-  });
-  afterEach(async function () {
-    await admin.close();
-    await store.close();
-  });
+  const t = adminOnEtcd('validation');
 
   /** Asserts a 400 whose message matches, and that nothing was written. */
   async function refused(
@@ -36,11 +14,11 @@ describe('Admin API validation', function () {
     body: unknown,
     msg: RegExp,
   ) {
-    const before = await store.revision();
-    const res = await admin.request(method, path, body);
+    const before = await t.store.revision();
+    const res = await t.admin.request(method, path, body);
     assert.equal(res.status, 400, `${res.status} ${res.text}`);
     assert.match(res.body.error_msg, msg);
-    assert.equal(await store.revision(), before, 'nothing may be written');
+    assert.equal(await t.store.revision(), before, 'nothing may be written');
   }
 
   const cases: [string, string, unknown, RegExp][] = [
@@ -208,11 +186,11 @@ describe('Admin API validation', function () {
   }
 
   it('should accept nodes as a map and as a list', async function () {
-    const map = await admin.request('PUT', '/apisix/admin/upstreams/1', {
+    const map = await t.admin.request('PUT', '/apisix/admin/upstreams/1', {
       nodes: { '127.0.0.1:80': 1, 'example.com': 2 },
     });
     assert.equal(map.status, 201);
-    const list = await admin.request('PUT', '/apisix/admin/upstreams/2', {
+    const list = await t.admin.request('PUT', '/apisix/admin/upstreams/2', {
       nodes: [{ host: '::1', port: 8080, weight: 1 }],
     });
     assert.equal(list.status, 201);
@@ -221,15 +199,15 @@ describe('Admin API validation', function () {
 
   it('should keep an 18-digit numeric plugin_config_id exactly', async function () {
     const id = '123456789012345678';
-    await admin.request('PUT', `/apisix/admin/plugin_configs/${id}`, { plugins: {} });
-    const res = await admin.request(
+    await t.admin.request('PUT', `/apisix/admin/plugin_configs/${id}`, { plugins: {} });
+    const res = await t.admin.request(
       'PUT',
       '/apisix/admin/routes/1',
       `{"uri": "/a", "upstream": {"nodes": {"127.0.0.1:80": 1}}, "plugin_config_id": ${id}}`,
     );
     assert.equal(res.status, 201, res.text);
     assert.equal(res.body.value.plugin_config_id, id);
-    const kv = await store.get('/routes/1');
+    const kv = await t.store.get('/routes/1');
     assert.equal(JSON.parse(kv?.value ?? '{}').plugin_config_id, id);
   });
 
@@ -243,7 +221,7 @@ describe('Admin API validation', function () {
   });
 
   it('should validate a PATCH sub path against the resource schema', async function () {
-    await admin.request('PUT', '/apisix/admin/routes/1', { uri: '/a', upstream: UPSTREAM });
+    await t.admin.request('PUT', '/apisix/admin/routes/1', { uri: '/a', upstream: UPSTREAM });
     await refused('PATCH', '/apisix/admin/routes/1/methods', ['NOPE'], /methods\[0\]/);
     await refused('PATCH', '/apisix/admin/routes/1/id', '"2"', /wrong route id/);
   });
