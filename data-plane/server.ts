@@ -50,7 +50,7 @@ export async function startDataPlane(
       trustedProxies: trusted.length > 0 ? buildAddressList(trusted) : undefined,
     },
   );
-  const accessLog = startAccessLog(config.accessLog, options.role ?? 'data-plane');
+  const accessLog = startAccessLog(config.accessLog, options.role ?? 'data-plane', logger);
   const tracker = new InFlight();
   const server = createServer(
     {
@@ -111,7 +111,7 @@ export async function startDataPlane(
       status?.close();
       status?.closeAllConnections();
       gateway.pools.destroy();
-      accessLog?.close();
+      await accessLog?.close();
       await sync.stop();
     },
   };
