@@ -117,6 +117,10 @@ function buildVerifier(c: JwtCredential): Verifier {
 
   if (alg.startsWith('HS')) {
     const secret = Buffer.from(c.secret ?? '', c.base64_secret === true ? 'base64' : 'utf8');
+    if (secret.length === 0) {
+      // Validation refuses such a consumer; never verify with an empty key regardless.
+      return () => false;
+    }
     return (input, signature) => {
       const expected = createHmac(hash, secret).update(input).digest();
       return expected.length === signature.length && timingSafeEqual(expected, signature);

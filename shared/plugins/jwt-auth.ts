@@ -99,10 +99,16 @@ export const jwtAuth: PluginDescriptor = {
     ) {
       return 'property "private_key" is not a PEM private key';
     }
+    // The Admin API generates a missing secret before validating, so a
+    // consumer without one was written by another tool: an empty HMAC key
+    // would let anyone sign its tokens.
+    if (isHmac && typeof conf.secret !== 'string') {
+      return `property "secret" is required when "algorithm" is ${algorithm}`;
+    }
     if (conf.base64_secret === true && typeof conf.secret === 'string') {
       const ok = /^[A-Za-z0-9+/_-]+={0,2}$/.test(conf.secret);
-      if (!ok) {
-        return 'property "secret" must be base64 when "base64_secret" is true';
+      if (!ok || Buffer.from(conf.secret, 'base64').length === 0) {
+        return 'property "secret" must be non-empty base64 when "base64_secret" is true';
       }
     }
     return undefined;

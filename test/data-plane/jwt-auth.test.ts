@@ -399,6 +399,29 @@ describe('jwt-auth', function () {
       }
     });
 
+    it('should never accept a token signed with an empty key', async function () {
+      // Written by another tool, so no secret was generated for it.
+      const { revision } = await store.put(
+        '/consumers/nosecret',
+        JSON.stringify({ username: 'nosecret', plugins: { 'jwt-auth': { key: 'nosecret' } } }),
+      );
+      await eventually(async () => node.sync.status().revision >= revision);
+      const empty = await new SignJWT({ key: 'nosecret' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new Uint8Array(0));
+      await refused({ authorization: empty }, 'Invalid user key in JWT token');
+      assert.ok(
+        node.logLines().some((l) => l.store_key === '/consumers/nosecret' && l.level === 'error'),
+        'the consumer is skipped with an error naming its key',
+      );
+
+      const res = await admin.request('PUT', '/apisix/admin/consumers/b64', {
+        plugins: { 'jwt-auth': { key: 'b64', secret: 'a', base64_secret: true } },
+      });
+      assert.equal(res.status, 400);
+      assert.match(res.body.error_msg, /"secret" must be non-empty base64/);
+    });
+
     it('should skip a consumer it cannot decrypt, with an error naming its key', async function () {
       const stranger = await startNode(
         store,
