@@ -8,7 +8,14 @@
  */
 import { openConsumer, sealConsumer } from '../shared/consumer-secrets.js';
 import { ApiError } from '../shared/errors.js';
-import { EMAIL_DIR, ID_SEQUENCE_KEY, objectKey, resourceDir } from '../shared/keys.js';
+import {
+  EMAIL_DIR,
+  ID_SEQUENCE_KEY,
+  objectKey,
+  resourceDir,
+  revokedBeforeKey,
+  revokedKey,
+} from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { getPlugin } from '../shared/plugins/index.js';
 import type { ResourceName } from '../shared/schema/resources.js';
@@ -174,7 +181,7 @@ export class Crud {
         const res = await this.#store.compareAndDelete(key, current.modRevision);
         if (res.succeeded) {
           if (def.name === 'consumers') {
-            await this.#releaseEmails(id);
+            await this.#releaseAccountKeys(id);
           }
           return { deleted: '1', key: this.#store.prefix + key };
         }
@@ -286,20 +293,25 @@ export class Crud {
   }
 
   /**
-   * Frees the email addresses a deleted consumer reserved at sign-up, so that
-   * they can sign up again. The consumer is gone already, so a failure here
-   * is logged rather than answered; each release is a compare-and-delete, so
-   * an address that has just been reserved by someone else stays theirs.
+   * Removes what the account plugins kept for a deleted consumer: the email
+   * addresses it reserved at sign-up, so that they can sign up again, and
+   * its logout records. The consumer is gone already, so a failure here is
+   * logged rather than answered; each email is released by compare-and-delete,
+   * so an address that has just been reserved by someone else stays theirs.
    */
-  async #releaseEmails(username: string): Promise<void> {
+  async #releaseAccountKeys(username: string): Promise<void> {
     try {
       for (const kv of await this.#readDir(EMAIL_DIR)) {
         if (kv.value === username) {
           await this.#store.compareAndDelete(kv.key, kv.modRevision);
         }
       }
+      for (const kv of await this.#readDir(revokedKey(username, ''))) {
+        await this.#store.delete(kv.key);
+      }
+      await this.#store.delete(revokedBeforeKey(username));
     } catch (err) {
-      this.#logger?.error('failed to release the email reservations of a deleted consumer', {
+      this.#logger?.error('failed to release the account keys of a deleted consumer', {
         consumer: username,
         error: (err as Error).message,
       });

@@ -27,8 +27,8 @@ export class AccountIndex {
   readonly emails = new Map<string, string>();
   /** Failed-login and sign-up counters by store key. */
   readonly counters = new Map<string, WindowCounter>();
-  /** Revoked token ids (jti, or the token's sha256) and the consumer each belonged to. */
-  readonly revoked = new Map<string, string>();
+  /** Revoked tokens as `<username>/<jti or the token's sha256>`. */
+  readonly revoked = new Set<string>();
   /** Per username: tokens issued at or before these epoch seconds are refused. */
   readonly revokedBefore = new Map<string, number>();
 
@@ -44,7 +44,7 @@ export class AccountIndex {
         this.counters.delete(key);
       }
     } else if (key.startsWith(REVOKED_DIR)) {
-      this.revoked.set(key.slice(REVOKED_DIR.length), value);
+      this.revoked.add(key.slice(REVOKED_DIR.length));
     } else if (key.startsWith(REVOKED_BEFORE_DIR)) {
       const seconds = Number(value);
       if (Number.isFinite(seconds)) {

@@ -81,8 +81,13 @@ function addressPart(address: string): string {
   return PLAIN_ADDRESS.test(address) ? address : sha256Hex(address.toLowerCase());
 }
 
-export function revokedKey(tokenId: string): string {
-  return `${REVOKED_DIR}${tokenId}`;
+/**
+ * One revoked token of one consumer: the username is part of the key, so a
+ * token of another consumer carrying the same `jti` can neither revoke nor
+ * overwrite it.
+ */
+export function revokedKey(username: string, tokenId: string): string {
+  return `${REVOKED_DIR}${username}/${tokenId}`;
 }
 
 export function revokedBeforeKey(username: string): string {

@@ -5,11 +5,17 @@
  * issued up to now.
  *
  * Revocations are keys the jwt-auth check reads from the watched state
- * (jwt-token.ts), written with a TTL that ends when the tokens they refuse
- * would have expired anyway, so etcd drops them by itself:
- * `/_tollgate/revoked/<jti or sha256 of the token>` and
- * `/_tollgate/revoked_before/<username>` (epoch seconds; a token whose
- * `iat` is at or before it, or that has no `iat`, is refused).
+ * (jwt-token.ts):
+ *
+ * - `/_tollgate/revoked/<username>/<jti or sha256 of the token>`, with a TTL
+ *   that ends when the token would have expired anyway, so etcd drops it by
+ *   itself;
+ * - `/_tollgate/revoked_before/<username>` (epoch seconds; a token whose
+ *   `iat` is at or before it, or that has no `iat`, is refused), kept
+ *   without a TTL: tokens issued before it may live longer than the
+ *   consumer's current `exp` says, since an admin may have lowered it since.
+ *   It is one key per consumer, removed when the Admin API deletes the
+ *   consumer.
  */
 import { revokedBeforeKey, revokedKey } from '../../shared/keys.js';
 import type { RequestContext } from '../context.js';
@@ -19,8 +25,6 @@ import type { JwtCredential } from './jwt-verify.js';
 import type { PhaseEnv, PluginRuntime } from './types.js';
 
 const PLUGIN = 'jwt-logout';
-/** A consumer's token lifetime when its credential does not say (jwt-auth's default). */
-const DEFAULT_EXP_SECONDS = 86400;
 
 interface LogoutConf {
   key_claim_name: string;
@@ -56,7 +60,7 @@ export const jwtLogoutRuntime: PluginRuntime = {
       const credential = checked.credential as Credential;
       await revoke(env, checked.jwt.payload, credential, tokenId(checked.jwt), username);
       if (everywhere) {
-        await revokeAll(env, credential, username);
+        await revokeAll(env, username);
       }
     } catch (err) {
       answerStoreFailure(ctx, env, err, PLUGIN);
@@ -93,16 +97,11 @@ async function revoke(
   const grace = credential.lifetime_grace_period ?? 0;
   // Limitation: a token without `exp` never expires, so neither does its revocation key.
   const options = typeof exp === 'number' ? { ttlSeconds: ttl(exp + grace - now) } : undefined;
-  await env.store.put(revokedKey(id), username, options);
+  await env.store.put(revokedKey(username, id), username, options);
 }
 
-async function revokeAll(env: PhaseEnv, credential: Credential, username: string): Promise<void> {
-  const now = Math.floor(Date.now() / 1000);
-  // Tokens this gateway signs live `exp` seconds (plus the grace period) at most.
-  // Limitation: a token minted elsewhere without `exp` is refused only while this key lives.
-  const lifetime =
-    (credential.exp ?? DEFAULT_EXP_SECONDS) + (credential.lifetime_grace_period ?? 0);
-  await env.store.put(revokedBeforeKey(username), String(now), { ttlSeconds: ttl(lifetime) });
+async function revokeAll(env: PhaseEnv, username: string): Promise<void> {
+  await env.store.put(revokedBeforeKey(username), String(Math.floor(Date.now() / 1000)));
 }
 
 /** The store takes whole seconds from 1 to a year. */

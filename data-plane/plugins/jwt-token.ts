@@ -98,7 +98,7 @@ function revoked(
 ): string | undefined {
   // The entry names the consumer, so a token of another consumer that happens
   // to carry the same jti is not affected.
-  if (accounts.revoked.get(tokenId(jwt)) === consumer.value.username) {
+  if (accounts.revoked.has(`${consumer.value.username}/${tokenId(jwt)}`)) {
     return 'revoked';
   }
   const before = accounts.revokedBefore.get(consumer.value.username);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 
+import { SignJWT } from 'jose';
+
 import { openConsumer } from '../../shared/consumer-secrets.js';
 import { emailKey, failureKey, revokedBeforeKey } from '../../shared/keys.js';
 import { VIEWER_KEY } from '../helpers/admin.js';
@@ -7,6 +9,13 @@ import { startTestEtcd } from '../harness/etcd.js';
 import type { TestEtcd } from '../harness/etcd.js';
 import { bearer, from, LOCK, logIn, signUp, startAccountCluster } from '../helpers/accounts.js';
 import type { AccountCluster } from '../helpers/accounts.js';
+
+function decodePayload(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as Record<
+    string,
+    unknown
+  >;
+}
 
 const ALICE = { username: 'alice', email: 'Alice@Example.com', password: 'violet-harbour-42' };
 const INVALID = { message: 'invalid username or password' };
@@ -316,6 +325,27 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       assert.deepEqual(again.body, REFUSED);
     });
 
+    it('should keep a token revoked when another consumer logs out a token with its jti', async function () {
+      const out = await c.post(c.nodes[0], '/logout', '', bearer(token));
+      assert.equal(out.status, 200, out.text);
+      const jti = String(decodePayload(token).jti);
+
+      const eve = { username: 'eve', email: 'eve@example.com', password: ALICE.password };
+      await signUp(c, eve);
+      const jwt = (await storedConsumer('eve')).plugins as Record<string, Plugin>;
+      const secret = String(jwt['jwt-auth']?.secret);
+      const copycat = await new SignJWT({ key: 'eve@example.com', jti })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('10m')
+        .sign(Buffer.from(secret));
+      assert.equal((await c.post(c.nodes[1], '/logout', '', bearer(copycat))).status, 200);
+      await c.onBoth((n) => n.sync.state.accounts.revoked.size === 2);
+      for (const node of c.nodes) {
+        assert.equal((await node.request('/ip', { headers: bearer(token) })).status, 401);
+        assert.equal((await node.request('/ip', { headers: bearer(copycat) })).status, 401);
+      }
+    });
+
     it('should refuse a forged or missing token', async function () {
       assert.equal((await c.post(c.nodes[0], '/logout', '')).status, 401);
       const forged = `${token.slice(0, -4)}AAAA`;
@@ -336,6 +366,27 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       }
       const fresh = await logIn(c, c.nodes[0], { username: 'alice', password: ALICE.password });
       assert.equal((await c.nodes[1].request('/ip', { headers: bearer(fresh) })).status, 200);
+    });
+
+    it('should keep logging out everywhere after an admin shortens token lifetimes', async function () {
+      const patched = await c.admin.request('PATCH', '/apisix/admin/consumers/alice', {
+        plugins: { 'jwt-auth': { exp: 1 } },
+      });
+      assert.equal(patched.status, 200, patched.text);
+      const out = await c.post(c.nodes[0], '/logout', { everywhere: true }, bearer(token));
+      assert.equal(out.status, 200, out.text);
+      await c.onBoth((n) => n.sync.state.accounts.revokedBefore.has('alice'));
+      // Past the new one-second lifetime: the record must outlive it.
+      await new Promise((r) => setTimeout(r, 2500));
+      for (const node of c.nodes) {
+        assert.equal((await node.request('/ip', { headers: bearer(token) })).status, 401);
+      }
+      assert.ok(await c.store.get(revokedBeforeKey('alice')));
+
+      const deleted = await c.admin.request('DELETE', '/apisix/admin/consumers/alice');
+      assert.equal(deleted.status, 200, deleted.text);
+      assert.equal(await c.store.get(revokedBeforeKey('alice')), undefined);
+      assert.equal((await c.store.range('/_tollgate/revoked/alice/')).kvs.length, 0);
     });
   });
 
