@@ -21,7 +21,7 @@ import type { ConfigState, Stored } from '../state.js';
 import type { ConsumerValue } from '../types.js';
 import { answerStoreFailure, readJsonObject, requirePost } from './json-api.js';
 import { JWT_PLUGIN } from './jwt-token.js';
-import { clearCounter, lockedFor, recordHit } from './shared-counters.js';
+import { lockedFor, recordHit } from './shared-counters.js';
 import type { CounterLimits } from './shared-counters.js';
 import type { PhaseEnv, PluginRuntime } from './types.js';
 
@@ -114,8 +114,14 @@ async function logIn(
   const now = Math.floor(Date.now() / 1000);
   const consumer = findConsumer(env.state, login);
   const accountKey = failureKey('account', consumer?.value.username ?? login.name);
-  const keys = [accountKey, failureKey('address', ctx.clientIp)];
-  const wait = lockedFor(env.state, keys, conf, now);
+  const addressKey = failureKey('address', ctx.clientIp);
+  // This node's view refuses a locked account or address without a store
+  // call. The attempt is then counted on the account in the store before the
+  // password is checked, so that concurrent guesses, which all passed that
+  // view, cannot exceed max_failures; a success clears the count again.
+  const wait =
+    lockedFor(env.state, [accountKey, addressKey], conf, now) ??
+    (await recordHit(env.store, accountKey, conf, now));
   if (wait !== undefined) {
     env.logger.info('password login locked', { route_id: ctx.routeId, consumer: consumer?.id });
     ctx.respond(429, LOCKED, { 'retry-after': String(wait) });
@@ -130,14 +136,14 @@ async function logIn(
     typeof hash === 'string' ? hash : DUMMY_HASH,
   );
   if (!consumer || !credential || !matches) {
-    await Promise.all(keys.map((key) => recordHit(env.store, key, conf, now)));
+    await recordHit(env.store, addressKey, conf, now);
     const reason = consumer ? 'wrong password' : 'unknown account';
     env.logger.info('password login refused', { route_id: ctx.routeId, reason });
     ctx.respond(401, INVALID);
     return;
   }
 
-  await clearCounter(env.store, env.state, accountKey);
+  await env.store.delete(accountKey);
   await answerToken(ctx, env, consumer, credential, now);
 }
 

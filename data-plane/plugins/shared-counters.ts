@@ -104,14 +104,3 @@ function withHit(
     : { count: counter.count + 1, first: counter.first };
   return next.count >= conf.limit ? { ...next, locked_until: now + conf.lockSeconds } : next;
 }
-
-/** Forgets a key's hits, as a successful login does for its account. */
-export async function clearCounter(
-  store: ConfigStore,
-  state: ConfigState,
-  key: string,
-): Promise<void> {
-  if (state.accounts.counters.has(key)) {
-    await store.delete(key);
-  }
-}

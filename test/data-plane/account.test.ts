@@ -265,6 +265,31 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       await logIn(c, c.nodes[1], { username: 'other', password: other.password });
     });
 
+    it('should check no more than max_failures of many concurrent guesses', async function () {
+      const guesses = Array.from({ length: 20 }, (_, n) =>
+        c.post(
+          n % 2 === 0 ? c.nodes[0] : c.nodes[1],
+          '/login',
+          { username: 'alice', password: `guess-${n}` },
+          from(`10.5.0.${n + 1}`),
+        ),
+      );
+      const statuses = (await Promise.all(guesses)).map((r) => r.status);
+      const checked = statuses.filter((s) => s === 401).length;
+      assert.ok(checked >= 1 && checked <= LOCK.max_failures, statuses.join(','));
+      assert.equal(statuses.filter((s) => s === 429).length, 20 - checked, statuses.join(','));
+      const right = await c.post(c.nodes[0], '/login', {
+        username: 'alice',
+        password: ALICE.password,
+      });
+      assert.equal(right.status, 429, 'the account stays locked, even for the right password');
+    });
+
+    it('should leave no failure count behind after a successful login', async function () {
+      await logIn(c, c.nodes[0], { username: 'alice', password: ALICE.password });
+      assert.equal(await c.store.get(failureKey('account', 'alice')), undefined);
+    });
+
     it('should lock a client address that fails on many accounts', async function () {
       for (const name of ['u1', 'u2', 'u3']) {
         const res = await c.post(
