@@ -82,12 +82,22 @@ export interface EtcdStoreOptions {
   maxValueBytes?: number;
   /** Largest gRPC message taken from etcd; a range page past it is fetched in smaller pages. */
   maxResponseBytes?: number;
+  /**
+   * Milliseconds between pings on a connection with calls or a watch open,
+   * and how long a ping may go unanswered before the connection is dropped.
+   * etcd refuses pings more often than its `--grpc-keepalive-min-time` (5 s).
+   */
+  keepaliveMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 3_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024; // bytes
-/** How long a member that refused a call is passed over before it is tried again. */
+/** The default of `keepaliveMs`. */
+const KEEPALIVE_MS = 10_000;
+/** How long a member that failed a call is passed over before it is tried again, at first. */
 const MEMBER_RETRY_AFTER_MS = 2_000;
+/** The longest a member that keeps failing is passed over between tries. */
+const MEMBER_RETRY_MAX_MS = 30_000;
 /** Longest pause between watch reconnection attempts. */
 const WATCH_RETRY_MAX_MS = 2_000;
 
@@ -121,7 +131,15 @@ function clientOptions(
   const result: IOptions = {
     hosts: options.endpoints,
     // gRPC's default of 4 MiB is a few large values: a page past it fails.
-    grpcOptions: { 'grpc.max_receive_message_length': maxResponseBytes },
+    grpcOptions: {
+      'grpc.max_receive_message_length': maxResponseBytes,
+      // A member that hangs (stopped, or cut off without a reset) keeps its
+      // connection open: pings while a call or watch is open find it out, so
+      // a watch moves to another member instead of waiting for events that
+      // never come. etcd refuses pings more often than every 5 s by default.
+      'grpc.keepalive_time_ms': options.keepaliveMs ?? KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': options.keepaliveMs ?? KEEPALIVE_MS,
+    },
     // With one endpoint: one attempt per call and no circuit breaker, so an
     // outage shows within timeoutMs and the first call after etcd is back
     // goes through. With several, see `memberPolicies`.
@@ -452,7 +470,13 @@ function memberPolicies(): () => IPolicy {
   const isOpen = (breaker: CircuitBreakerPolicy) => breaker.state === CircuitState.Open;
   return () => {
     const breaker = circuitBreaker(handleWhen(isRecoverableError), {
-      halfOpenAfter: MEMBER_RETRY_AFTER_MS,
+      // A member that keeps failing is tried less and less often, so one
+      // that hangs costs a timed-out call now and then rather than every
+      // couple of seconds.
+      halfOpenAfter: new ExponentialBackoff({
+        initialDelay: MEMBER_RETRY_AFTER_MS,
+        maxDelay: MEMBER_RETRY_MAX_MS,
+      }),
       breaker: new ConsecutiveBreaker(1),
     });
     breakers.push(breaker);

@@ -33,6 +33,10 @@ export interface EtcdMember {
   stop(): Promise<void>;
   /** Starts the member again; does nothing when it is running. */
   start(): Promise<void>;
+  /** Freezes the member (SIGSTOP): its sockets stay open but nothing answers. */
+  pause(): void;
+  /** Lets a paused member run on (SIGCONT). */
+  resume(): void;
 }
 
 export interface EtcdCluster {
@@ -141,6 +145,8 @@ export async function startEtcdCluster(options: ClusterOptions = {}): Promise<Et
       `--initial-advertise-peer-urls=http://127.0.0.1:${spec.peer}`,
       `--initial-cluster=${initialCluster}`,
       '--initial-cluster-state=new',
+      // Lets tests ping every half second to find a hung member quickly.
+      '--grpc-keepalive-min-time=500ms',
       ...(tls
         ? [
             `--cert-file=${tls.serverCert}`,
@@ -158,6 +164,12 @@ export async function startEtcdCluster(options: ClusterOptions = {}): Promise<Et
         if (!running()) {
           proc = spawn('etcd', args, { stdio: 'ignore' });
         }
+      },
+      pause: () => {
+        proc?.kill('SIGSTOP');
+      },
+      resume: () => {
+        proc?.kill('SIGCONT');
       },
       stop: () =>
         new Promise((resolve) => {

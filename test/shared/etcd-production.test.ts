@@ -1,12 +1,28 @@
 import assert from 'node:assert/strict';
 
 import { loadConfig } from '../../shared/config.js';
+import { createEtcdStore } from '../../shared/store/etcd.js';
 import { openStore } from '../../shared/store/index.js';
 import { StoreUnavailableError } from '../../shared/store/types.js';
 import type { ConfigStore } from '../../shared/store/types.js';
 import { startEtcdCluster } from '../harness/etcd-cluster.js';
 import type { EtcdCluster } from '../harness/etcd-cluster.js';
 import { uniquePrefix } from '../harness/etcd.js';
+import { waitUntil } from '../harness/watch-recorder.js';
+
+/** Writes until etcd takes it: a hung leader refuses writes until the others elect a new one. */
+async function putEventually(store: ConfigStore, key: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await store.put(key, 'v');
+      return;
+    } catch (err) {
+      assert.ok(err instanceof StoreUnavailableError, String(err));
+      assert.ok(Date.now() < deadline, `etcd took no write of ${key} within 20 s`);
+    }
+  }
+}
 
 /** A store built the way the processes build it: from environment settings. */
 function storeFrom(env: Record<string, string>): Promise<ConfigStore> {
@@ -170,6 +186,56 @@ describe('etcd in production shape', function () {
         await cluster.startAll();
         await store.close();
       }
+    });
+
+    // A hung member (stopped, or cut off without a reset) keeps its sockets
+    // open, so only pings tell that it is gone.
+    it('should move a watch off a member that hangs, whichever member it is', async function () {
+      const watching = createEtcdStore({
+        endpoints: cluster.endpoints,
+        prefix: uniquePrefix('hang'),
+        keepaliveMs: 1000,
+      });
+      const writer = createEtcdStore({ endpoints: cluster.endpoints, prefix: watching.prefix });
+      const seen = new Set<string>();
+      const watch = await watching.watch('/', (await watching.revision()) + 1, {
+        onEvents: (events) => events.forEach((e) => seen.add(e.type === 'put' ? e.kv.key : e.key)),
+        onCompacted: () => undefined,
+      });
+      try {
+        for (const [i, member] of cluster.members.entries()) {
+          member.pause();
+          try {
+            await putEventually(writer, `/routes/${i}`);
+            await waitUntil(() => seen.has(`/routes/${i}`), `the watch sees /routes/${i}`, 20_000);
+          } finally {
+            member.resume();
+          }
+        }
+      } finally {
+        await watch.cancel();
+        await watching.close();
+        await writer.close();
+      }
+    });
+
+    it('should fail few calls while a follower hangs', async function () {
+      const store = createEtcdStore({ endpoints: cluster.endpoints, prefix: uniquePrefix('hang') });
+      const follower = cluster.members[(cluster.leader() + 1) % 3]!;
+      follower.pause();
+      let failed = 0;
+      try {
+        for (let i = 0; i < 40; i++) {
+          await store.put(`/routes/${i}`, 'v').catch((err: unknown) => {
+            assert.ok(err instanceof StoreUnavailableError, String(err));
+            failed++;
+          });
+        }
+      } finally {
+        follower.resume();
+        await store.close();
+      }
+      assert.ok(failed <= 2, `${failed} of 40 writes failed`);
     });
 
     it('should report the store unavailable when the quorum is lost', async function () {
