@@ -9,6 +9,8 @@
  * Limitation: lua-resty-expr's nested `["OR", ...]` / `["AND", ...]` groups
  * are not supported (the Admin API schema refuses them too).
  */
+import { compileSafeRegex } from '../../shared/safe-regex.js';
+import type { SafeRegex } from '../../shared/safe-regex.js';
 
 export interface VarSource {
   getVar(name: string): string | undefined;
@@ -32,8 +34,8 @@ const BUILDERS: Record<Operator, (operand: unknown) => Test> = {
   '<': (operand) => compareTo(operand, (a, b) => a < b),
   '>=': (operand) => compareTo(operand, (a, b) => a >= b),
   '<=': (operand) => compareTo(operand, (a, b) => a <= b),
-  '~~': (operand) => matches(operand, ''),
-  '~*': (operand) => matches(operand, 'i'),
+  '~~': (operand) => matches(operand, false),
+  '~*': (operand) => matches(operand, true),
   in: (operand) => oneOf(operand),
   // Substring test on the variable's text: our variables are strings, where
   // lua-resty-expr's `has` looks for an item in an array-valued variable.
@@ -114,16 +116,19 @@ function compareTo(operand: unknown, holds: (a: number, b: number) => boolean): 
   };
 }
 
-// Limitation: patterns run on JavaScript's RegExp, not PCRE; most APISIX
-// patterns mean the same, but PCRE-only syntax fails to compile here, and a
-// pattern with catastrophic backtracking costs CPU on every request.
-function matches(operand: unknown, flags: string): Test {
+// Patterns run on RE2 (see shared/safe-regex.ts), compiled here once per
+// route change: matching takes time linear in the value's length, and
+// `test` searches anywhere in it, as ngx.re.find does for APISIX.
+// Limitation: the syntax is RE2's, not PCRE's, so a pattern with
+// backreferences, lookarounds, possessive quantifiers or atomic groups is
+// refused; most APISIX patterns mean the same in both.
+function matches(operand: unknown, ignoreCase: boolean): Test {
   const source = text(operand, 'a regular expression');
-  let pattern: RegExp;
+  let pattern: SafeRegex;
   try {
-    pattern = new RegExp(source, flags);
+    pattern = compileSafeRegex(source, ignoreCase);
   } catch (err) {
-    throw new TypeError(`invalid regular expression ${JSON.stringify(source)}`, { cause: err });
+    throw new TypeError((err as Error).message, { cause: err });
   }
   return (value) => value !== undefined && pattern.test(value);
 }
