@@ -23,8 +23,8 @@ export function requirePost(ctx: RequestContext): boolean {
 
 /**
  * Reads the body as one JSON object. Answers 413 when it is larger than
- * `MAX_BODY_BYTES` and 400 when it is not a JSON object, then returns
- * undefined. An empty body reads as `{}` when `allowEmpty` is set.
+ * `MAX_BODY_BYTES` and 400 when it is not valid UTF-8 or not a JSON object,
+ * then returns undefined. An empty body reads as `{}` when `allowEmpty` is set.
  */
 export async function readJsonObject(
   ctx: RequestContext,
@@ -42,9 +42,18 @@ export async function readJsonObject(
   if (raw.length === 0 && allowEmpty) {
     return {};
   }
+  // Strict decoding: with U+FFFD replacement, different invalid byte strings
+  // (two passwords, say) would read as the same text.
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    ctx.respond(400, { message: 'the body is not valid UTF-8' });
+    return undefined;
+  }
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     value = undefined;
   }
