@@ -24,10 +24,17 @@ export async function startControlPlane(
   keyring: Keyring,
 ): Promise<ControlPlane> {
   const { keys, generated } = await resolveAdminKeys(config.admin.keys, config.dataDir);
+  // Keys were configured, so none was generated, but only viewer keys: a
+  // deliberate read-only Admin API is allowed, yet it must not go unnoticed.
   if (!keys.some((k) => k.role === 'admin')) {
-    logger.warn('no admin-role key is configured: the Admin API is read-only', {
-      setting: 'TOLLGATE_ADMIN_KEY',
-    });
+    logger.warn(
+      'only viewer keys are configured: the Admin API is read-only, every write will be ' +
+        'refused until an admin key is set',
+      {
+        setting: 'TOLLGATE_ADMIN_KEY or an admin.keys entry with role: admin',
+        viewer_keys: keys.map((k) => k.name),
+      },
+    );
   }
   const app = createAdminApp({
     store,

@@ -171,6 +171,12 @@ const ENV_KEYS: readonly { env: string; name: string; role: AdminRole }[] = [
 
 export const MIN_ADMIN_KEY_LENGTH = 16;
 
+/**
+ * The key conf/config.example.yaml ships with. A copy of the example would
+ * otherwise make this published value a working key, so it is refused.
+ */
+export const PLACEHOLDER_ADMIN_KEY = 'change-me-to-a-long-random-string';
+
 export interface LoadOptions {
   /** Path of the YAML file; when absent, TOLLGATE_CONFIG, then conf/config.yaml if it exists. */
   file?: string;
@@ -367,6 +373,12 @@ function parseKey(raw: unknown): string {
   if (raw.length < MIN_ADMIN_KEY_LENGTH || raw.length > 256 || !/^[\x21-\x7e]+$/.test(raw)) {
     throw new Error(
       `the key must be ${MIN_ADMIN_KEY_LENGTH} to 256 printable ASCII characters without spaces`,
+    );
+  }
+  if (raw === PLACEHOLDER_ADMIN_KEY) {
+    throw new Error(
+      `the key is the placeholder "${PLACEHOLDER_ADMIN_KEY}" from conf/config.example.yaml; ` +
+        'set a long random key instead (for example the output of: openssl rand -hex 32)',
     );
   }
   return raw;

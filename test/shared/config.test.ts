@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ConfigError, configEnvNames, loadConfig } from '../../shared/config.js';
+import {
+  ConfigError,
+  configEnvNames,
+  loadConfig,
+  PLACEHOLDER_ADMIN_KEY,
+} from '../../shared/config.js';
 
 describe('loadConfig', function () {
   let dir: string;
@@ -99,6 +104,16 @@ describe('loadConfig', function () {
       /TOLLGATE_KEYRING.*32 bytes/,
     ],
     ['an unknown log level', { TOLLGATE_LOG_LEVEL: 'loud' }, /LOG_LEVEL.*expected one of/],
+    [
+      'the example placeholder as admin key',
+      { TOLLGATE_ADMIN_KEY: 'change-me-to-a-long-random-string' },
+      /^invalid setting TOLLGATE_ADMIN_KEY: .*placeholder.*set a long random key/,
+    ],
+    [
+      'the example placeholder as viewer key',
+      { TOLLGATE_VIEWER_KEY: 'change-me-to-a-long-random-string' },
+      /^invalid setting TOLLGATE_VIEWER_KEY: .*placeholder.*set a long random key/,
+    ],
   ];
   for (const [what, env, message] of bad) {
     it(`should stop with a message naming the setting for ${what}`, function () {
@@ -116,6 +131,25 @@ describe('loadConfig', function () {
   it('should name the YAML path of a bad file value', function () {
     const file = yaml('admin:\n  keys:\n    - {name: a, key: 0123456789abcdef0, role: root}\n');
     assert.throws(() => loadConfig({ env: {}, file }), /admin\.keys.*role must be/);
+  });
+
+  it('should refuse the example placeholder as a key in the file, for either role', function () {
+    for (const role of ['admin', 'viewer']) {
+      const file = yaml(
+        `admin:\n  keys:\n    - {name: ops, key: ${PLACEHOLDER_ADMIN_KEY}, role: ${role}}\n`,
+      );
+      assert.throws(
+        () => loadConfig({ env: {}, file }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, /^invalid setting admin\.keys: entry 0 \(ops\): /);
+          assert.match(err.message, /placeholder "change-me-to-a-long-random-string"/);
+          assert.match(err.message, /set a long random key/);
+          return true;
+        },
+        role,
+      );
+    }
   });
 
   it('should refuse a file that is not a YAML mapping', function () {
@@ -141,9 +175,31 @@ describe('loadConfig', function () {
 });
 
 describe('conf/config.example.yaml', function () {
-  it('should load as a valid configuration', function () {
-    const c = loadConfig({ env: {}, file: 'conf/config.example.yaml' });
-    assert.equal(c.admin.keys[0]?.name, 'ops');
-    assert.equal(c.etcd.prefix, '/apisix');
+  const example = 'conf/config.example.yaml';
+
+  it('should not start as copied, while its admin key is the placeholder', function () {
+    assert.ok(readFileSync(example, 'utf8').includes(`key: ${PLACEHOLDER_ADMIN_KEY}`));
+    assert.throws(
+      () => loadConfig({ env: {}, file: example }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /^invalid setting admin\.keys: entry 0 \(ops\): .*placeholder/);
+        return true;
+      },
+    );
+  });
+
+  it('should load as a valid configuration once the key is replaced', function () {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-config-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      const key = 'a-long-random-key-0123456789abcdef';
+      writeFileSync(file, readFileSync(example, 'utf8').replace(PLACEHOLDER_ADMIN_KEY, key));
+      const c = loadConfig({ env: {}, file });
+      assert.deepEqual(c.admin.keys, [{ name: 'ops', key, role: 'admin' }]);
+      assert.equal(c.etcd.prefix, '/apisix');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
