@@ -84,10 +84,16 @@ describe('Admin API validation', function () {
       /invalid regular expression/,
     ],
     [
-      'a vars regex with nested quantifiers',
+      'a vars regex with a backreference',
       '/routes/1',
-      { uri: '/a', vars: [['http_x', '~~', '^(a+)+$']], upstream: UPSTREAM },
-      /can take exponential time/,
+      { uri: '/a', vars: [['http_x', '~~', '(a)\\1']], upstream: UPSTREAM },
+      /^invalid configuration: property "vars\[0\]" validation failed: unsupported regular expression "\(a\)\\\\1": .*not supported because matching must run in linear time/,
+    ],
+    [
+      'a vars regex with a lookahead',
+      '/routes/1',
+      { uri: '/a', vars: [['http_x', '~*', 'a(?=b)']], upstream: UPSTREAM },
+      /property "vars\[0\]" validation failed: unsupported regular expression/,
     ],
     [
       'an upstream without nodes',
@@ -105,9 +111,39 @@ describe('Admin API validation', function () {
       'a node port out of range',
       '/upstreams/1',
       { nodes: [{ host: '127.0.0.1', port: 70000, weight: 1 }] },
-      /validation failed/,
+      /^invalid configuration: property "nodes\[0\]\.port" validation failed: expected 70000 to be at most 65535$/,
     ],
-    ['a negative weight', '/upstreams/1', { nodes: { '127.0.0.1:80': -1 } }, /validation failed/],
+    // Nodes are a map or a list: a list must not be blamed for not being a map.
+    [
+      'a node port of 0 in the list form',
+      '/routes/1',
+      { uri: '/x', upstream: { nodes: [{ host: '[::1]', port: 0, weight: 1 }] } },
+      /^invalid configuration: property "upstream\.nodes\[0\]\.port" validation failed: expected 0 to be at least 1$/,
+    ],
+    [
+      'a list node without weight',
+      '/routes/1',
+      { uri: '/x', upstream: { nodes: [{ host: '[::1]', port: 0 }] } },
+      /^invalid configuration: property "upstream\.nodes\[0\]\.weight" is required$/,
+    ],
+    [
+      'a list node with an unknown field',
+      '/upstreams/1',
+      { nodes: [{ host: '::1', port: 80, weight: 1, colour: 'red' }] },
+      /property "nodes\[0\]" validation failed: additional properties forbidden, found "colour"/,
+    ],
+    [
+      'nodes that are neither a map nor a list',
+      '/upstreams/1',
+      { nodes: '127.0.0.1:80' },
+      /property "nodes" validation failed: wrong type: expected object or array, got string$/,
+    ],
+    [
+      'a negative weight',
+      '/upstreams/1',
+      { nodes: { '127.0.0.1:80': -1 } },
+      /property "nodes\.127\.0\.0\.1:80" validation failed: expected -1 to be at least 0$/,
+    ],
     [
       'rewrite without upstream_host',
       '/upstreams/1',
@@ -195,6 +231,19 @@ describe('Admin API validation', function () {
     });
     assert.equal(list.status, 201);
     assert.deepEqual(list.body.value.nodes, [{ host: '::1', port: 8080, weight: 1 }]);
+  });
+
+  it('should accept vars regexes that would backtrack, since they run on RE2', async function () {
+    const patterns = ['((a+))+$', '(a|a)+$', '(a|aa)+$', '(\\w|\\d)+$', '(.*a){25}$'];
+    for (const [i, pattern] of patterns.entries()) {
+      const res = await t.admin.request('PUT', `/apisix/admin/routes/${i}`, {
+        uri: '/a',
+        vars: [['arg_a', '~~', pattern]],
+        upstream: UPSTREAM,
+      });
+      assert.equal(res.status, 201, `${pattern}: ${res.text}`);
+      assert.deepEqual(res.body.value.vars, [['arg_a', '~~', pattern]]);
+    }
   });
 
   it('should keep an 18-digit numeric plugin_config_id exactly', async function () {
