@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 
 import { ADMIN_KEY, VIEWER_KEY, startAdmin } from '../helpers/admin.js';
 import { adminOnEtcd } from '../helpers/admin-fixture.js';
+import { requireEtcdControl } from '../helpers/etcd-control.js';
 
 const ROUTE = { uri: '/a', upstream: { nodes: { '127.0.0.1:1980': 1 } } };
 
@@ -260,8 +261,9 @@ describe('Admin API access and input handling', function () {
     this.timeout(60_000);
 
     it('should answer 503 within a few seconds and recover when etcd returns', async function () {
+      const etcd = requireEtcdControl(this, t.etcd);
       await t.admin.request('PUT', '/apisix/admin/routes/1', ROUTE);
-      await t.etcd.kill!();
+      await etcd.kill();
       try {
         const start = Date.now();
         const res = await t.admin.request('GET', '/apisix/admin/routes/1');
@@ -272,7 +274,7 @@ describe('Admin API access and input handling', function () {
         const write = await t.admin.request('PUT', '/apisix/admin/routes/2', ROUTE);
         assert.equal(write.status, 503);
       } finally {
-        await t.etcd.restart!();
+        await etcd.restart();
       }
       let status = 0;
       for (let i = 0; i < 40 && status !== 200; i++) {

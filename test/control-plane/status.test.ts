@@ -8,6 +8,7 @@ import { createEtcdStore } from '../../shared/store/etcd.js';
 import type { ConfigStore } from '../../shared/store/types.js';
 import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
 import type { TestEtcd } from '../harness/etcd.js';
+import { requireEtcdControl } from '../helpers/etcd-control.js';
 
 describe('control plane status listener', function () {
   this.timeout(30_000);
@@ -44,12 +45,13 @@ describe('control plane status listener', function () {
   });
 
   it('should stop being ready while etcd is down, but stay alive', async function () {
-    await etcd.kill!();
+    const control = requireEtcdControl(this, etcd);
+    await control.kill();
     try {
       assert.equal((await get('/readyz')).statusCode, 503);
       assert.equal((await get('/healthz')).statusCode, 200);
     } finally {
-      await etcd.restart!();
+      await control.restart();
     }
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {

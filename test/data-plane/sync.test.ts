@@ -8,6 +8,7 @@ import { startTestEtcd, uniquePrefix } from '../harness/etcd.js';
 import type { TestEtcd } from '../harness/etcd.js';
 import { startAdmin } from '../helpers/admin.js';
 import type { TestAdmin } from '../helpers/admin.js';
+import { requireEtcdControl } from '../helpers/etcd-control.js';
 import { eventually, startNode } from '../helpers/data-plane.js';
 import type { TestNode } from '../helpers/data-plane.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -139,16 +140,17 @@ describe('data plane config sync', function () {
   });
 
   it('should keep serving while etcd itself is stopped', async function () {
+    const control = requireEtcdControl(this, etcd);
     await admin.request('PUT', '/apisix/admin/routes/1', route('/kept'));
     const n = await node();
     await n.sync.whenReady();
-    await etcd.kill!();
+    await control.kill();
     try {
       for (let i = 0; i < 20; i++) {
         assert.ok(await serves(n, '/kept'));
       }
     } finally {
-      await etcd.restart!();
+      await control.restart();
     }
     await eventually(
       async () =>
