@@ -154,17 +154,35 @@ function readTail(file: string): string {
 
 /** A port free on 127.0.0.1 now, picked by the kernel. */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) {
-    throw new Error('failed to pick a free port');
+  const [port] = await freePorts(1);
+  return port as number;
+}
+
+/**
+ * `count` different ports free on 127.0.0.1 now. They are held open until
+ * all are picked: picked one at a time, the kernel may hand out one twice.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    const ports: number[] = [];
+    for (const server of servers) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+      const address = server.address();
+      if (typeof address !== 'object' || address === null) {
+        throw new Error('failed to pick a free port');
+      }
+      ports.push(address.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(
+      servers.map((server) => new Promise((resolve) => server.close(() => resolve(undefined)))),
+    );
   }
-  return address.port;
 }
 
 /** Polls `check` until it answers true; fails naming `what` after `timeoutMs`. */

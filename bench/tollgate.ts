@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { answers200, request } from './http.js';
 import type { Reply } from './http.js';
 import type { Child, Lab } from './lab.js';
-import { freePort, waitFor } from './lab.js';
+import { freePorts, waitFor } from './lab.js';
 
 const ENTRY = fileURLToPath(new URL('../dist/bin/tollgate.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
@@ -48,11 +48,7 @@ export async function startTollgate(
   name: string,
   options: TollgateOptions,
 ): Promise<Tollgate> {
-  const [adminPort, gatewayPort, statusPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  const [adminPort, gatewayPort, statusPort] = await freePorts(3);
   const key = randomBytes(16).toString('hex');
   const dataDir = join(lab.dir, name, 'data');
   mkdirSync(dataDir, { recursive: true });

@@ -7,9 +7,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { freeLoopbackPorts } from './etcd.js';
 
 export interface TlsFiles {
   ca: string;
@@ -51,14 +52,6 @@ export interface EtcdCluster {
   leader(): number;
   /** Stops everything and removes the data. */
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all made here. */
@@ -127,10 +120,12 @@ export async function startEtcdCluster(options: ClusterOptions = {}): Promise<Et
   const tls = options.tls ? makeCertificates(dir) : undefined;
   const scheme = tls ? 'https' : 'http';
 
-  const specs = [];
-  for (let i = 0; i < count; i++) {
-    specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
-  }
+  const ports = await freeLoopbackPorts(count * 2);
+  const specs = Array.from({ length: count }, (_, i) => ({
+    name: `m${i}`,
+    client: ports[2 * i] as number,
+    peer: ports[2 * i + 1] as number,
+  }));
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
 
   const members = specs.map((spec) => {

@@ -166,8 +166,11 @@ async function isHealthy(url: string): Promise<boolean> {
   }
 }
 
-/** Ports free on 127.0.0.1 now, found by letting the kernel pick them. */
-async function freeLoopbackPorts(count: number): Promise<number[]> {
+/**
+ * Different ports free on 127.0.0.1 now, found by letting the kernel pick
+ * them while all are held open (picked one at a time, one may repeat).
+ */
+export async function freeLoopbackPorts(count: number): Promise<number[]> {
   const servers = Array.from({ length: count }, () => createServer());
   const ports = await Promise.all(
     servers.map(
