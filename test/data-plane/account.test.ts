@@ -8,6 +8,8 @@ import { VIEWER_KEY } from '../helpers/admin.js';
 import { startTestEtcd } from '../harness/etcd.js';
 import type { TestEtcd } from '../harness/etcd.js';
 import { bearer, from, LOCK, logIn, signUp, startAccountCluster } from '../helpers/accounts.js';
+import type { TestNode } from '../helpers/data-plane.js';
+import { NOT_UTF8, rawJson } from '../helpers/raw-json.js';
 import type { AccountCluster } from '../helpers/accounts.js';
 
 function decodePayload(token: string): Record<string, unknown> {
@@ -412,6 +414,46 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       assert.equal(deleted.status, 200, deleted.text);
       assert.equal(await c.store.get(revokedBeforeKey('alice')), undefined);
       assert.equal((await c.store.range('/_tollgate/revoked/alice/')).kvs.length, 0);
+    });
+  });
+
+  describe('bodies that are not UTF-8', function () {
+    const postRaw = (node: TestNode, path: string, body: Buffer) =>
+      node.request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const invalid = (tail: number[]) =>
+      Buffer.concat([Buffer.from('violet-harbour-'), Buffer.from(tail)]);
+
+    it('should refuse a sign-up whose password is not UTF-8, creating nothing', async function () {
+      const body = rawJson({
+        username: 'mallory',
+        email: 'mallory@example.com',
+        password: invalid([0xff, 0xfe]),
+      });
+      const res = await postRaw(c.nodes[0], '/signup', body);
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(res.body, NOT_UTF8);
+      assert.equal(await c.store.get('/consumers/mallory'), undefined);
+    });
+
+    it('should not let invalid bytes log in as the replacement characters they used to become', async function () {
+      // The password the old lossy decoding made of `violet-harbour-\xff\xfe`.
+      const replaced = 'violet-harbour-\ufffd\ufffd';
+      await signUp(c, { username: 'mallory', email: 'mallory@example.com', password: replaced });
+
+      for (const node of c.nodes) {
+        const body = rawJson({ username: 'mallory', password: invalid([0xfd, 0xfc]) });
+        const login = await postRaw(node, '/login', body);
+        assert.equal(login.status, 400, login.text);
+        assert.deepEqual(login.body, NOT_UTF8, 'no token is issued');
+      }
+      // The real password, sent as valid UTF-8, still logs in.
+      const ok = await c.post(c.nodes[1], '/login', { username: 'mallory', password: replaced });
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(typeof ok.body.token, 'string');
     });
   });
 

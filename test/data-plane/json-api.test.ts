@@ -6,28 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { RequestContext } from '../../data-plane/context.js';
 import { readJsonObject } from '../../data-plane/plugins/json-api.js';
 import type { ResolvedRoute } from '../../data-plane/state.js';
-import { startTestEtcd } from '../harness/etcd.js';
-import type { TestEtcd } from '../harness/etcd.js';
-import { signUp, startAccountCluster } from '../helpers/accounts.js';
-import type { AccountCluster } from '../helpers/accounts.js';
 import { send } from '../helpers/data-plane.js';
-import type { TestNode } from '../helpers/data-plane.js';
-
-const NOT_UTF8 = { message: 'the body is not valid UTF-8' };
-
-/** A JSON body whose string values are given as raw bytes, valid UTF-8 or not. */
-function rawJson(fields: Record<string, Buffer | string>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [name, value] of Object.entries(fields)) {
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    parts.push(Buffer.concat([Buffer.from(`${JSON.stringify(name)}:"`), bytes, Buffer.from('"')]));
-  }
-  return Buffer.concat([
-    Buffer.from('{'),
-    ...parts.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from(','), p])),
-    Buffer.from('}'),
-  ]);
-}
+import { NOT_UTF8, rawJson } from '../helpers/raw-json.js';
 
 describe('readJsonObject', function () {
   let server: Server;
@@ -95,61 +75,5 @@ describe('readJsonObject', function () {
     const empty = await post('', { 'x-allow-empty': 'true' });
     assert.equal(empty.status, 200, empty.text);
     assert.deepEqual(empty.body, { read: {} });
-  });
-});
-
-describe('consumer-signup and password-login with bodies that are not UTF-8', function () {
-  let etcd: TestEtcd;
-  let c: AccountCluster;
-
-  before(async function () {
-    etcd = await startTestEtcd();
-  });
-  after(async function () {
-    await etcd.stop();
-  });
-  beforeEach(async function () {
-    c = await startAccountCluster(etcd);
-  });
-  afterEach(async function () {
-    await c.close();
-  });
-
-  const postRaw = (node: TestNode, path: string, body: Buffer) =>
-    node.request(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-  const invalid = (tail: number[]) =>
-    Buffer.concat([Buffer.from('violet-harbour-'), Buffer.from(tail)]);
-
-  it('should refuse a sign-up whose password is not UTF-8, creating nothing', async function () {
-    const body = rawJson({
-      username: 'mallory',
-      email: 'mallory@example.com',
-      password: invalid([0xff, 0xfe]),
-    });
-    const res = await postRaw(c.nodes[0], '/signup', body);
-    assert.equal(res.status, 400, res.text);
-    assert.deepEqual(res.body, NOT_UTF8);
-    assert.equal(await c.store.get('/consumers/mallory'), undefined);
-  });
-
-  it('should not let invalid bytes log in as the replacement characters they used to become', async function () {
-    // The password the old lossy decoding made of `violet-harbour-\xff\xfe`.
-    const replaced = 'violet-harbour-\ufffd\ufffd';
-    await signUp(c, { username: 'mallory', email: 'mallory@example.com', password: replaced });
-
-    for (const node of c.nodes) {
-      const body = rawJson({ username: 'mallory', password: invalid([0xfd, 0xfc]) });
-      const login = await postRaw(node, '/login', body);
-      assert.equal(login.status, 400, login.text);
-      assert.deepEqual(login.body, NOT_UTF8, 'no token is issued');
-    }
-    // The real password, sent as valid UTF-8, still logs in.
-    const ok = await c.post(c.nodes[1], '/login', { username: 'mallory', password: replaced });
-    assert.equal(ok.status, 200, ok.text);
-    assert.equal(typeof ok.body.token, 'string');
   });
 });
