@@ -49,6 +49,25 @@ class Recorder extends Writable {
 }
 
 const requestEnd = channel('tollgate:request:end');
+
+/** Starts an access log to a fresh file, publishes one request's end, closes it and returns the text. */
+async function logOne(format: 'json' | 'combined', event: object): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-access-unit-'));
+  try {
+    const path = join(dir, 'access.log');
+    const log = startAccessLog(
+      { enabled: true, format, path },
+      'data-plane',
+      capturedLogger().logger,
+    );
+    assert.ok(log);
+    requestEnd.publish(event);
+    await log.close();
+    return readFileSync(path, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('access log writer', function () {
@@ -112,65 +131,39 @@ describe('access log writer', function () {
   });
 
   it('should write JSON lines to a file and flush them on close', async function () {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-access-unit-'));
-    try {
-      const path = join(dir, 'access.log');
-      const log = startAccessLog(
-        { enabled: true, format: 'json', path },
-        'data-plane',
-        capturedLogger().logger,
-      );
-      assert.ok(log);
-      requestEnd.publish({
-        clientIp: '127.0.0.1',
-        req: { method: 'GET', httpVersion: '1.1', headers: { 'user-agent': 'a "quoted"\nagent' } },
-        path: '/ip',
-        status: 200,
-        bytesSent: 12,
-        durationMs: 1.234,
-        routeId: '1',
-        upstreamAddr: '127.0.0.1:1980',
-        consumer: 'alice',
-      });
-      await log.close();
-      const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
-      assert.equal(lines.length, 1);
-      const line = JSON.parse(lines[0]!) as Record<string, unknown>;
-      assert.equal(line.message, 'access');
-      assert.equal(line.role, 'data-plane');
-      assert.equal(line.user_agent, 'a "quoted"\nagent');
-      assert.equal(line.latency_ms, 1.23);
-      assert.equal(typeof line.timestamp, 'string');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const text = await logOne('json', {
+      clientIp: '127.0.0.1',
+      req: { method: 'GET', httpVersion: '1.1', headers: { 'user-agent': 'a "quoted"\nagent' } },
+      path: '/ip',
+      status: 200,
+      bytesSent: 12,
+      durationMs: 1.234,
+      routeId: '1',
+      upstreamAddr: '127.0.0.1:1980',
+      consumer: 'alice',
+    });
+    const lines = text.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(line.message, 'access');
+    assert.equal(line.role, 'data-plane');
+    assert.equal(line.user_agent, 'a "quoted"\nagent');
+    assert.equal(line.latency_ms, 1.23);
+    assert.equal(typeof line.timestamp, 'string');
   });
 
   it('should write the combined format with the user agent quoted', async function () {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-access-unit-'));
-    try {
-      const path = join(dir, 'access.log');
-      const log = startAccessLog(
-        { enabled: true, format: 'combined', path },
-        'data-plane',
-        capturedLogger().logger,
-      );
-      requestEnd.publish({
-        clientIp: '10.0.0.1',
-        req: { method: 'POST', httpVersion: '1.1', headers: {} },
-        path: '/login',
-        status: 401,
-        bytesSent: 30,
-        durationMs: 0.5,
-      });
-      await log?.close();
-      const text = readFileSync(path, 'utf8');
-      assert.match(
-        text,
-        /^10\.0\.0\.1 - - \[[^\]]+\] "POST \/login HTTP\/1\.1" 401 30 "-" "-" 0\.5 - -\n$/,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const text = await logOne('combined', {
+      clientIp: '10.0.0.1',
+      req: { method: 'POST', httpVersion: '1.1', headers: {} },
+      path: '/login',
+      status: 401,
+      bytesSent: 30,
+      durationMs: 0.5,
+    });
+    assert.match(
+      text,
+      /^10\.0\.0\.1 - - \[[^\]]+\] "POST \/login HTTP\/1\.1" 401 30 "-" "-" 0\.5 - -\n$/,
+    );
   });
 });
