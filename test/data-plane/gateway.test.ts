@@ -9,7 +9,12 @@ import { startAdmin } from '../helpers/admin.js';
 import type { TestAdmin } from '../helpers/admin.js';
 import { eventually, startNode } from '../helpers/data-plane.js';
 import type { TestNode } from '../helpers/data-plane.js';
-import { closedPort, startUpgradeEcho, startUpstream } from '../helpers/upstream.js';
+import {
+  closedPort,
+  startTlsServer,
+  startUpgradeEcho,
+  startUpstream,
+} from '../helpers/upstream.js';
 import type { TestUpstream } from '../helpers/upstream.js';
 
 /** Sends raw bytes and returns the raw answer (or '' when the server just closes). */
@@ -490,50 +495,11 @@ describe('data plane gateway', function () {
   });
 });
 
-async function startTlsUpstream(): Promise<{ node: string; close(): Promise<void> }> {
-  const { execFileSync } = await import('node:child_process');
-  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createServer } = await import('node:https');
-
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const server = createServer(
-    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-    (_req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ tls: true }));
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    node: `127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+function startTlsUpstream(): Promise<{ node: string; close(): Promise<void> }> {
+  return startTlsServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ tls: true }));
+  });
 }
 
 async function streamCount(url: string): Promise<number> {

@@ -15,7 +15,7 @@ import { startAdmin } from '../helpers/admin.js';
 import type { TestAdmin } from '../helpers/admin.js';
 import { eventually, startNode } from '../helpers/data-plane.js';
 import type { TestNode } from '../helpers/data-plane.js';
-import { closedPort, startUpstream } from '../helpers/upstream.js';
+import { closedPort, startTlsServer, startUpstream } from '../helpers/upstream.js';
 import type { TestUpstream } from '../helpers/upstream.js';
 
 describe('upstream client', function () {
@@ -309,47 +309,11 @@ describe('headersFromRaw', function () {
 });
 
 /** An https upstream that answers with the SNI and Host header it saw. */
-async function startSniUpstream(): Promise<{ node: string; close(): Promise<void> }> {
-  const { execFileSync } = await import('node:child_process');
-  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createServer: createHttpsServer } = await import('node:https');
-
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-sni-'));
-  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ].concat(['-keyout', key, '-out', cert]),
-    { stdio: 'ignore' },
-  );
-  const server = createHttpsServer(
-    { key: readFileSync(key), cert: readFileSync(cert) },
-    (req, res) => {
-      const socket = req.socket as Socket & { servername?: string | false };
-      const headers: IncomingHttpHeaders = req.headers;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ servername: socket.servername || null, host: headers.host }));
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    node: `127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+function startSniUpstream(): Promise<{ node: string; close(): Promise<void> }> {
+  return startTlsServer((req, res) => {
+    const socket = req.socket as Socket & { servername?: string | false };
+    const headers: IncomingHttpHeaders = req.headers;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ servername: socket.servername || null, host: headers.host }));
+  });
 }

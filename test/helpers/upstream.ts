@@ -3,9 +3,14 @@
  * JSON describing what it received; `/delay/<ms>` waits first,
  * `/bytes/<n>` streams n bytes, and a POST to `/sink` counts the body.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, RequestListener, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Seen {
   method: string;
@@ -155,4 +160,41 @@ export async function startUpgradeEcho(): Promise<TestUpstream> {
         server.closeAllConnections();
       }),
   };
+}
+
+/** An https server on loopback with a self-signed certificate for localhost that openssl makes for it. */
+export async function startTlsServer(
+  handler: RequestListener,
+): Promise<{ node: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tls-'));
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ].concat(['-keyout', key, '-out', cert]),
+      { stdio: 'ignore' },
+    );
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    return {
+      node: `127.0.0.1:${port}`,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
