@@ -160,11 +160,23 @@ function describe(e: RequestEndEvent): Line {
   };
 }
 
-/** Apache's combined format; the referer is not logged, as it may carry tokens. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** `04/Dec/2026:19:27:12 +0000`, the time as Apache's common log format writes it, in UTC. */
+function clfTime(iso: string): string {
+  // iso is `2026-12-04T19:27:12.757Z`.
+  const month = MONTHS[Number(iso.slice(5, 7)) - 1] ?? 'Jan';
+  return `${iso.slice(8, 10)}/${month}/${iso.slice(0, 4)}:${iso.slice(11, 19)} +0000`;
+}
+
+/**
+ * Apache's combined format, then the latency in milliseconds, the route id
+ * and the upstream address; the referer is not logged, as it may carry tokens.
+ */
 function combined({ time, fields: l }: Line): string {
   const ua = JSON.stringify(l.user_agent ?? '-');
   return (
-    `${l.client_ip} - ${l.consumer ?? '-'} [${time}] "${l.method} ${l.path} HTTP/${l.http_version}" ` +
+    `${l.client_ip} - ${l.consumer ?? '-'} [${clfTime(time)}] "${l.method} ${l.path} HTTP/${l.http_version}" ` +
     `${l.status} ${l.bytes} "-" ${ua} ${l.latency_ms} ${l.route_id ?? '-'} ${l.upstream_addr ?? '-'}`
   );
 }

@@ -163,7 +163,7 @@ describe('access log writer', function () {
     });
     assert.match(
       text,
-      /^10\.0\.0\.1 - - \[[^\]]+\] "POST \/login HTTP\/1\.1" 401 30 "-" "-" 0\.5 - -\n$/,
+      /^10\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "POST \/login HTTP\/1\.1" 401 30 "-" "-" 0\.5 - -\n$/,
     );
   });
 });
