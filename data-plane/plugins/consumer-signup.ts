@@ -10,12 +10,15 @@
  * create-if-absent decided by etcd, never a read-then-write:
  *
  * 1. the email is reserved with `create('/_tollgate/emails/<sha256 of the
- *    lowercased email>', username)`, with a short TTL so a node that dies
- *    mid-way leaves no reservation behind (taken: 409);
+ *    lowercased email>', 'pending:<username>')`, with a short TTL so a node
+ *    that dies mid-way leaves no reservation behind (taken: 409). A
+ *    reservation whose consumer no longer exists in the store (deleted by
+ *    a tool other than the Admin API) is taken over by compare-and-set;
  * 2. the consumer is written with `create('/consumers/<username>')` (taken:
  *    409, and the reservation is released with compare-and-delete);
- * 3. the reservation is rewritten without a TTL, which keeps it until the
- *    Admin API deletes the consumer (control-plane/crud.ts frees it then).
+ * 3. the reservation is rewritten to the username without a TTL, which
+ *    keeps it until the Admin API deletes the consumer (control-plane/crud.ts
+ *    frees it then).
  *
  * The consumer passes validateResource('consumers'), the same schema and
  * plugin checks as an Admin API write, and its secrets (the jwt-auth secret,
@@ -24,15 +27,13 @@
  * exactly two plugins: jwt-auth (from the route's fixed `jwt` template) and
  * password-login; the request names no plugin or field of its own.
  */
-// Limitation: a consumer deleted by another tool straight from etcd leaves
-// its reservation, so that address gets 409 until the key under
-// /_tollgate/emails/ is deleted too.
 import { randomBytes } from 'node:crypto';
 
 import { sealConsumer } from '../../shared/consumer-secrets.js';
 import { emailKey, objectKey, signupKey } from '../../shared/keys.js';
 import { hashPassword } from '../../shared/password-hash.js';
 import { validateResource } from '../../shared/schema/resources.js';
+import type { CasResult } from '../../shared/store/types.js';
 import type { RequestContext } from '../context.js';
 import type { ConfigState } from '../state.js';
 import { answerStoreFailure, readJsonObject, requirePost } from './json-api.js';
@@ -44,6 +45,10 @@ import { lockedFor, recordHit } from './shared-counters.js';
 import type { CounterLimits } from './shared-counters.js';
 
 const PLUGIN = 'consumer-signup';
+/** The value of a reservation whose consumer is still being written. */
+const PENDING = 'pending:';
+/** What a finished reservation holds: a consumer's username. */
+const USERNAME = /^[a-zA-Z0-9_-]{1,256}$/;
 /** How long an email reservation lives before the consumer is written and it is made permanent. */
 const RESERVATION_TTL_SECONDS = 60;
 
@@ -135,7 +140,10 @@ function takenIn(state: ConfigState, request: SignupRequest, conf: SignupConf) {
   if (state.consumers.has(request.username)) {
     return TAKEN.username;
   }
-  if (state.accounts.emails.has(emailKey(email)) || byJwtKey?.has(email)) {
+  const reservedFor = state.accounts.emails.get(emailKey(email));
+  const held =
+    reservedFor !== undefined && !isStale(reservedFor, (name) => state.consumers.has(name));
+  if (held || byJwtKey?.has(email)) {
     return TAKEN.email;
   }
   if (byJwtKey?.has(jwtKey(request, conf))) {
@@ -163,7 +171,7 @@ async function signUp(
 
   const reservation = emailKey(request.email);
   const ttl = { ttlSeconds: RESERVATION_TTL_SECONDS };
-  const reserved = await env.store.create(reservation, request.username, ttl);
+  const reserved = await reserve(env, reservation, PENDING + request.username, ttl);
   if (!reserved.succeeded) {
     ctx.respond(409, { message: TAKEN.email });
     return;
@@ -204,6 +212,41 @@ async function buildConsumer(request: SignupRequest, conf: SignupConf) {
     create_time: now,
     update_time: now,
   };
+}
+
+/**
+ * Creates the reservation, or takes over a stale one: a finished
+ * reservation whose consumer the store no longer has. The compare-and-set
+ * on the revision read makes two sign-ups taking over one address at once
+ * end with one winner.
+ */
+async function reserve(
+  env: PhaseEnv,
+  key: string,
+  value: string,
+  options: { ttlSeconds: number },
+): Promise<CasResult> {
+  const created = await env.store.create(key, value, options);
+  const current = created.current;
+  if (created.succeeded || current === undefined) {
+    return created;
+  }
+  const owner = current.value;
+  if (!USERNAME.test(owner) || (await env.store.get(objectKey('consumers', owner)))) {
+    return created;
+  }
+  env.logger.info('taking over the email reservation of a consumer that no longer exists', {
+    consumer: owner,
+  });
+  return env.store.compareAndSet(key, value, current.modRevision, options);
+}
+
+/**
+ * A finished reservation (a plain username) whose consumer is gone. A value
+ * that is no username at all, written by another tool, is left alone.
+ */
+function isStale(owner: string, exists: (username: string) => boolean): boolean {
+  return USERNAME.test(owner) && !exists(owner);
 }
 
 /**

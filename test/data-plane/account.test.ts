@@ -118,6 +118,24 @@ describe('consumer-signup, password-login and jwt-logout', function () {
       assert.deepEqual(taken.body, { message: 'email already registered' });
     });
 
+    it('should take over the email of a consumer deleted by another tool, not a pending one', async function () {
+      await signUp(c, ALICE);
+      await c.store.delete('/consumers/alice');
+      await c.onBoth((n) => !n.sync.state.consumers.has('alice'));
+      await signUp(c, { ...ALICE, username: 'alice2' });
+      assert.equal((await c.store.get(emailKey(ALICE.email)))?.value, 'alice2');
+
+      const pending = 'pending@example.com';
+      await c.store.put(emailKey(pending), 'pending:someone', { ttlSeconds: 60 });
+      const res = await c.post(c.nodes[1], '/signup', {
+        ...ALICE,
+        username: 'pat',
+        email: pending,
+      });
+      assert.equal(res.status, 409, res.text);
+      assert.deepEqual(res.body, { message: 'email already registered' });
+    });
+
     it('should refuse weak or malformed input with a message saying why', async function () {
       const cases: [Record<string, unknown>, RegExp][] = [
         [{ ...ALICE, password: 'short-1' }, /10 to 256 characters/],
