@@ -54,12 +54,13 @@ export interface EtcdCluster {
   destroy(): Promise<void>;
 }
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, all made here. */
-export function makeCertificates(dir: string): TlsFiles {
-  const f = (name: string) => join(dir, name);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  writeFileSync(f('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl(
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { stdio: 'ignore' });
+}
+
+/** Writes a fresh RSA key and a certificate for `/CN=<name>`, signed by that key, valid a day. */
+export function makeSelfSigned(name: string, keyFile: string, certFile: string): void {
+  openssl(
     'req',
     '-x509',
     '-newkey',
@@ -68,14 +69,21 @@ export function makeCertificates(dir: string): TlsFiles {
     '-days',
     '1',
     '-subj',
-    '/CN=test-ca',
+    `/CN=${name}`,
     '-keyout',
-    f('ca.key'),
+    keyFile,
     '-out',
-    f('ca.pem'),
+    certFile,
   );
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, all made here. */
+export function makeCertificates(dir: string): TlsFiles {
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  makeSelfSigned('test-ca', f('ca.key'), f('ca.pem'));
   for (const who of ['server', 'client']) {
-    ssl(
+    openssl(
       'req',
       '-newkey',
       'rsa:2048',
@@ -87,7 +95,7 @@ export function makeCertificates(dir: string): TlsFiles {
       '-out',
       f(`${who}.csr`),
     );
-    ssl(
+    openssl(
       'x509',
       '-req',
       '-in',

@@ -3,7 +3,6 @@
  * JSON describing what it received; `/delay/<ms>` waits first,
  * `/bytes/<n>` streams n bytes, and a POST to `/sink` counts the body.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -11,6 +10,8 @@ import type { IncomingHttpHeaders, RequestListener, Server, ServerResponse } fro
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { makeSelfSigned } from '../harness/etcd-cluster.js';
 
 export interface Seen {
   method: string;
@@ -169,21 +170,7 @@ export async function startTlsServer(
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-tls-'));
   const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ].concat(['-keyout', key, '-out', cert]),
-      { stdio: 'ignore' },
-    );
+    makeSelfSigned('localhost', key, cert);
     const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
